@@ -1,0 +1,26 @@
+//! The `wasmwhisk` command line: subcommands and their shared flags.
+
+pub mod params;
+pub mod run;
+
+use std::path::PathBuf;
+
+/// The data directory: `--data-dir`, `$WASMWHISK_DATA_DIR`, else
+/// `$XDG_DATA_HOME/wasmwhisk`, else `~/.local/share/wasmwhisk`, else `./.wasmwhisk`.
+pub fn data_dir(explicit: Option<PathBuf>) -> PathBuf {
+    if let Some(dir) = explicit {
+        return dir;
+    }
+    if let Some(xdg) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(xdg).join("wasmwhisk");
+    }
+    if let Some(home) = std::env::var_os("HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(home).join(".local/share/wasmwhisk");
+    }
+    PathBuf::from(".wasmwhisk")
+}
+
+/// The compile cache inside a data directory.
+pub fn cache_dir(data_dir: &std::path::Path) -> PathBuf {
+    data_dir.join("cache")
+}

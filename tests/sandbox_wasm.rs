@@ -1,0 +1,348 @@
+//! Compiled `wasm` actions: the examples, and every kind of bad input a
+//! component can bring. After each failure the engine keeps serving: the next
+//! activation works.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::json;
+use wasmwhisk::engine::PrepareError;
+use wasmwhisk::engine::world::WorldError;
+use wasmwhisk::sandbox::{Lifecycle, ResponseStatus, messages};
+
+/// The proof that the engine still serves: a fresh hello activation.
+async fn still_serves() {
+    let hello = prepare("hello_rust");
+    let report = run_once(&hello, "", json!({"name": "again"}), &limits(5_000)).await;
+    assert_eq!(report.response.result, json!({"greeting": "Hello, again!"}));
+}
+
+#[tokio::test]
+async fn hello_rust_greets_and_stays_warm() {
+    let hello = prepare("hello_rust");
+    let lim = limits(5_000);
+    let mut sandbox = start(&hello, "", Vec::new(), &lim).await.expect("init");
+    for name in ["World", "wasmwhisk"] {
+        let report = sandbox
+            .run(&context(), &object(json!({"name": name})), &lim)
+            .await;
+        assert_eq!(report.response.status, ResponseStatus::Success);
+        assert_eq!(
+            report.response.result,
+            json!({"greeting": format!("Hello, {name}!")})
+        );
+    }
+    assert_eq!(sandbox.lifecycle(), Lifecycle::Initialized);
+}
+
+#[tokio::test]
+async fn stats_rust_computes_and_application_errors_keep_the_sandbox() {
+    let stats = prepare("stats_rust");
+    let lim = limits(5_000);
+    let mut sandbox = start(&stats, "", Vec::new(), &lim).await.expect("init");
+    let report = sandbox
+        .run(&context(), &object(json!({"values": [4, 1, 3, 2]})), &lim)
+        .await;
+    assert_eq!(report.response.status, ResponseStatus::Success);
+    assert_eq!(report.response.result["median"], 2.5);
+    assert_eq!(report.response.result["max"], 4.0);
+    assert!(log_text(&report.logs[0]).starts_with("stderr: computed statistics over 4 values"));
+
+    let report = sandbox
+        .run(&context(), &object(json!({"values": "nope"})), &lim)
+        .await;
+    assert_eq!(report.response.status, ResponseStatus::ApplicationError);
+    assert_eq!(
+        report.response.result,
+        json!({"error": "parameter 'values' must be an array of numbers"})
+    );
+    assert!(
+        !sandbox.is_retired(),
+        "an application error keeps the sandbox warm"
+    );
+    let report = sandbox
+        .run(&context(), &object(json!({"values": [1]})), &lim)
+        .await;
+    assert!(report.response.is_success());
+}
+
+#[tokio::test]
+async fn state_survives_between_warm_runs() {
+    let guest = prepare("misbehave");
+    let lim = limits(5_000);
+    let mut sandbox = start(&guest, "", Vec::new(), &lim).await.expect("init");
+    for expected in 1..=3 {
+        let report = sandbox.run(&context(), &object(json!({})), &lim).await;
+        assert_eq!(report.response.result["count"], expected);
+    }
+}
+
+#[tokio::test]
+async fn invalid_bytes_are_rejected_with_a_clear_error() {
+    let engine = engine();
+    for (bytes, expect) in [
+        (
+            b"definitely not wasm".to_vec(),
+            "not a WebAssembly component",
+        ),
+        (b"\0asm\x01\0\0\0".to_vec(), "core WebAssembly module"),
+        (
+            b"\0asm\x0d\0\x01\0garbage".to_vec(),
+            "invalid WebAssembly component",
+        ),
+        (Vec::new(), "not a WebAssembly component"),
+    ] {
+        match engine.prepare_wasm(&bytes) {
+            Err(e @ PrepareError::InvalidWasm(_)) => {
+                assert!(e.to_string().contains(expect), "{e}")
+            }
+            other => panic!("expected InvalidWasm, got {other:?}"),
+        }
+    }
+    // A truncated real component.
+    let hello = guest("hello_rust");
+    assert!(matches!(
+        engine.prepare_wasm(&hello[..hello.len() / 2]),
+        Err(PrepareError::InvalidWasm(_))
+    ));
+    still_serves().await;
+}
+
+#[tokio::test]
+async fn a_component_that_is_not_an_action_is_rejected() {
+    match engine().prepare_wasm(&guest("not-an-action")) {
+        Err(PrepareError::World(WorldError::NotAnAction(detail))) => {
+            assert!(
+                detail.contains("init") || detail.contains("run"),
+                "{detail}"
+            )
+        }
+        other => panic!("expected NotAnAction, got {other:?}"),
+    }
+    still_serves().await;
+}
+
+#[tokio::test]
+async fn imports_beyond_the_grants_are_refused_by_name() {
+    match engine().prepare_wasm(&guest("sockets")) {
+        Err(PrepareError::World(WorldError::ImportNotGranted { import })) => {
+            assert!(import.starts_with("wasi:sockets/"), "{import}")
+        }
+        other => panic!("expected ImportNotGranted, got {other:?}"),
+    }
+    still_serves().await;
+}
+
+#[tokio::test]
+async fn the_filesystem_has_no_directories() {
+    let guest = prepare("misbehave");
+    let report = run_once(
+        &guest,
+        "",
+        json!({"do": "read-file", "path": "/etc/passwd"}),
+        &limits(5_000),
+    )
+    .await;
+    assert!(
+        report.response.result.get("denied").is_some(),
+        "{:?}",
+        report.response
+    );
+}
+
+#[tokio::test]
+async fn init_failures_are_developer_errors_and_retire() {
+    let guest = prepare("misbehave");
+    let lim = limits(5_000);
+    let failure = start(&guest, "", vec![("FAIL_INIT".into(), "yes".into())], &lim)
+        .await
+        .expect_err("init must fail");
+    assert_eq!(
+        failure.response.status,
+        ResponseStatus::ActionDeveloperError
+    );
+    assert_eq!(
+        failure.response.error_message(),
+        Some("init failed on purpose: yes")
+    );
+    let failure = start(&guest, "", vec![("TRAP_INIT".into(), "1".into())], &lim)
+        .await
+        .expect_err("init must trap");
+    assert_eq!(
+        failure.response.error_message(),
+        Some(messages::ABNORMAL_INIT)
+    );
+    assert!(
+        failure
+            .logs
+            .iter()
+            .any(|l| l.contains("init trapped on purpose"))
+    );
+    still_serves().await;
+}
+
+#[tokio::test]
+async fn a_trap_is_an_abnormal_run_with_the_panic_in_the_logs() {
+    let guest = prepare("misbehave");
+    let lim = limits(5_000);
+    let mut sandbox = start(&guest, "", Vec::new(), &lim).await.expect("init");
+    let report = sandbox
+        .run(&context(), &object(json!({"do": "trap"})), &lim)
+        .await;
+    assert_eq!(report.response.status, ResponseStatus::ActionDeveloperError);
+    assert_eq!(
+        report.response.error_message(),
+        Some(messages::ABNORMAL_RUN)
+    );
+    assert!(report.logs.iter().any(|l| l.contains("trapped on purpose")));
+    assert!(
+        report
+            .logs
+            .iter()
+            .any(|l| log_text(l).starts_with("stderr: wasm trap:"))
+    );
+    assert!(sandbox.is_retired());
+    let report = sandbox.run(&context(), &object(json!({})), &lim).await;
+    assert_eq!(report.response.status, ResponseStatus::WhiskInternalError);
+    still_serves().await;
+}
+
+#[tokio::test]
+async fn an_infinite_loop_stops_at_the_deadline() {
+    let guest = prepare("misbehave");
+    let lim = limits(200);
+    let mut sandbox = start(&guest, "", Vec::new(), &lim).await.expect("init");
+    let started = Instant::now();
+    let report = sandbox
+        .run(&context(), &object(json!({"do": "loop"})), &lim)
+        .await;
+    let took = started.elapsed();
+    assert_eq!(
+        report.response.error_message(),
+        Some("The action exceeded its time limits of 200 milliseconds.")
+    );
+    assert!(took >= Duration::from_millis(200), "{took:?}");
+    // Generous bound: this machine is shared; the benchmark shows the real overshoot.
+    assert!(
+        took < Duration::from_millis(1_000),
+        "stopped late: {took:?}"
+    );
+    assert!(sandbox.is_retired());
+    still_serves().await;
+}
+
+#[tokio::test]
+async fn growing_memory_beyond_the_limit_is_memory_exhausted() {
+    let guest = prepare("misbehave");
+    let lim = wasmwhisk::ActionLimits {
+        memory_mb: 128,
+        ..limits(10_000)
+    };
+    let report = run_once(&guest, "", json!({"do": "grow"}), &lim).await;
+    assert_eq!(report.response.status, ResponseStatus::ActionDeveloperError);
+    assert_eq!(
+        report.response.error_message(),
+        Some(messages::MEMORY_EXHAUSTED)
+    );
+    still_serves().await;
+}
+
+#[tokio::test]
+async fn deep_recursion_traps_cleanly() {
+    let guest = prepare("misbehave");
+    let report = run_once(&guest, "", json!({"do": "recurse"}), &limits(10_000)).await;
+    assert_eq!(report.response.status, ResponseStatus::ActionDeveloperError);
+    assert!(
+        report.logs.iter().any(|l| l.contains("wasm trap")),
+        "{:?}",
+        report.logs
+    );
+    still_serves().await;
+}
+
+#[tokio::test]
+async fn results_must_be_json_objects_or_arrays() {
+    let guest = prepare("misbehave");
+    let lim = limits(5_000);
+    for (text, status) in [
+        ("not json at all", ResponseStatus::ActionDeveloperError),
+        ("42", ResponseStatus::ActionDeveloperError),
+        ("[1,2,3]", ResponseStatus::Success),
+        (r#"{"error":"app","x":1}"#, ResponseStatus::ApplicationError),
+    ] {
+        let report = run_once(&guest, "", json!({"do": "raw", "text": text}), &lim).await;
+        assert_eq!(report.response.status, status, "{text}");
+    }
+    let report = run_once(&guest, "", json!({"do": "raw", "text": "nope"}), &lim).await;
+    assert_eq!(
+        report.response.error_message(),
+        Some("The action did not produce a valid JSON or JSON Array response: nope")
+    );
+    let report = run_once(&guest, "", json!({"do": "fail", "message": "bad"}), &lim).await;
+    assert_eq!(report.response.error_message(), Some("bad"));
+}
+
+#[tokio::test]
+async fn logs_beyond_the_limit_are_truncated_with_openwhisks_notice() {
+    let guest = prepare("misbehave");
+    let lim = wasmwhisk::ActionLimits {
+        logs_mb: 1,
+        ..limits(10_000)
+    };
+    let report = run_once(
+        &guest,
+        "",
+        json!({"do": "log", "lines": 20_000, "width": 100}),
+        &lim,
+    )
+    .await;
+    assert!(report.response.is_success(), "{:?}", report.response);
+    let last = report.logs.last().map(|l| log_text(l)).unwrap_or_default();
+    assert_eq!(
+        last,
+        "stderr: Logs were truncated because the total bytes size exceeds the limit of 1048576 bytes."
+    );
+    let bytes: usize = report.logs.iter().map(|l| log_text(l).len()).sum();
+    assert!(bytes < 1_200_000, "{bytes}");
+}
+
+#[tokio::test]
+async fn huge_params_and_oversized_results() {
+    let guest = prepare("misbehave");
+    let lim = limits(10_000);
+    let big = "x".repeat(3 << 20);
+    // The default action echoes its params: a 3 MB result exceeds the 1 MB payload limit.
+    let report = run_once(&guest, "", json!({"big": big}), &lim).await;
+    assert_eq!(report.response.status, ResponseStatus::ApplicationError);
+    assert!(
+        report
+            .response
+            .error_message()
+            .unwrap_or_default()
+            .starts_with("The action produced a response that exceeded the allowed length:")
+    );
+    still_serves().await;
+}
+
+#[tokio::test]
+async fn init_env_is_visible_to_the_action() {
+    let guest = prepare("misbehave");
+    let lim = limits(5_000);
+    let mut sandbox = start(
+        &guest,
+        "",
+        vec![("__OW_NAMESPACE".into(), "guest".into())],
+        &lim,
+    )
+    .await
+    .expect("init");
+    let ctx = context();
+    let report = sandbox.run(&ctx, &object(json!({"do": "env"})), &lim).await;
+    assert_eq!(report.response.result["env"]["__OW_NAMESPACE"], "guest");
+    assert_eq!(
+        report.response.result["activation"],
+        ctx.activation_id.as_str()
+    );
+}
