@@ -12,7 +12,7 @@ build: setup
 	$(CARGO) build --release
 
 run: build
-	@bash .ci/examples.sh target/release/wasmwhisk
+	@bash .ci/examples.sh
 
 test: setup
 	$(CARGO) fmt --check
@@ -20,4 +20,4 @@ test: setup
 	$(CARGO) test
 
 bench: build
-	target/release/wasmwhisk bench sandbox
+	$${CARGO_TARGET_DIR:-target}/release/wasmwhisk bench sandbox

@@ -3,8 +3,8 @@
 # Usage: .ci/examples.sh path/to/wasmwhisk
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bin=${1:-target/release/wasmwhisk}
-guests=target/guests/wasm32-wasip2/release
+bin=${1:-${CARGO_TARGET_DIR:-target}/release/wasmwhisk}
+guests=${CARGO_TARGET_DIR:-target}/guests/wasm32-wasip2/release
 
 step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; }
 

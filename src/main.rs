@@ -75,17 +75,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(3);
-        }
-    };
-    match runtime.block_on(dispatch(cli)) {
+    match dispatch(cli) {
         Ok(code) => ExitCode::from(code),
         Err(error) => {
             eprintln!("error: {}", run::describe(&error));
@@ -94,7 +84,7 @@ fn main() -> ExitCode {
     }
 }
 
-async fn dispatch(cli: Cli) -> Result<u8> {
+fn dispatch(cli: Cli) -> Result<u8> {
     let data_dir = cli::data_dir(cli.data_dir);
     match cli.command {
         Command::Run(args) => {
@@ -123,13 +113,13 @@ async fn dispatch(cli: Cli) -> Result<u8> {
                 Engine::new(EngineConfig::small(), &cli::cache_dir(&data_dir))
                     .context("starting the engine")?,
             );
-            let report = run::execute(&engine, &options).await?;
+            let report = run::execute(&engine, &options)?;
             Ok(u8::try_from(run::print_report(&report)).unwrap_or(3))
         }
         Command::Bench {
             which: BenchCommand::Sandbox(args),
         } => {
-            wasmwhisk::bench::sandbox::run(&data_dir, args).await?;
+            wasmwhisk::bench::sandbox::run(&data_dir, args)?;
             Ok(0)
         }
     }

@@ -29,48 +29,39 @@ fn artifact_files(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
     (cwasm.expect("a .cwasm"), sum.expect("a .sum"))
 }
 
-async fn hello_works(engine: &Arc<Engine>) -> CacheOutcome {
+fn hello_works(engine: &Arc<Engine>) -> CacheOutcome {
     let (prepared, outcome) = engine.prepare_wasm(&guest("hello_rust")).expect("prepare");
-    let mut sandbox = engine
-        .instantiate(&prepared, 128)
-        .await
-        .expect("instantiate");
+    let mut sandbox = engine.instantiate(&prepared, 128).expect("instantiate");
     let lim = limits(5_000);
     sandbox
         .init(wasmwhisk::InitArgs::default(), &lim)
-        .await
         .expect("init");
-    let report = sandbox
-        .run(&context(), &object(json!({"name": "cache"})), &lim)
-        .await;
+    let report = sandbox.run(&context(), &object(json!({"name": "cache"})), &lim);
     assert_eq!(report.response.result, json!({"greeting": "Hello, cache!"}));
     outcome
 }
 
-#[tokio::test]
-async fn a_restart_loads_from_disk_instead_of_compiling() {
+#[test]
+fn a_restart_loads_from_disk_instead_of_compiling() {
     let dir = tempfile::tempdir().expect("tempdir");
     assert_eq!(
-        hello_works(&fresh_engine(dir.path())).await,
+        hello_works(&fresh_engine(dir.path())),
         CacheOutcome::Compiled
     );
-    assert_eq!(
-        hello_works(&fresh_engine(dir.path())).await,
-        CacheOutcome::Hit
-    );
+    assert_eq!(hello_works(&fresh_engine(dir.path())), CacheOutcome::Hit);
 }
 
-#[tokio::test]
-async fn damaged_artifacts_are_rebuilt() {
+#[test]
+fn damaged_artifacts_are_rebuilt() {
     let dir = tempfile::tempdir().expect("tempdir");
-    hello_works(&fresh_engine(dir.path())).await;
+    hello_works(&fresh_engine(dir.path()));
     let (cwasm, sum) = artifact_files(dir.path());
     let good = std::fs::read(&cwasm).expect("read");
 
     // Truncated.
     std::fs::write(&cwasm, &good[..good.len() / 3]).expect("truncate");
     assert_eq!(
-        hello_works(&fresh_engine(dir.path())).await,
+        hello_works(&fresh_engine(dir.path())),
         CacheOutcome::Compiled
     );
 
@@ -80,14 +71,14 @@ async fn damaged_artifacts_are_rebuilt() {
     flipped[mid] ^= 0x55;
     std::fs::write(&cwasm, &flipped).expect("corrupt");
     assert_eq!(
-        hello_works(&fresh_engine(dir.path())).await,
+        hello_works(&fresh_engine(dir.path())),
         CacheOutcome::Compiled
     );
 
     // No checksum beside the artifact.
     std::fs::remove_file(&sum).expect("rm sum");
     assert_eq!(
-        hello_works(&fresh_engine(dir.path())).await,
+        hello_works(&fresh_engine(dir.path())),
         CacheOutcome::Compiled
     );
 
@@ -95,17 +86,14 @@ async fn damaged_artifacts_are_rebuilt() {
     std::fs::write(&cwasm, b"garbage").expect("garbage");
     std::fs::write(&sum, b"7 deadbeef").expect("garbage sum");
     assert_eq!(
-        hello_works(&fresh_engine(dir.path())).await,
+        hello_works(&fresh_engine(dir.path())),
         CacheOutcome::Compiled
     );
-    assert_eq!(
-        hello_works(&fresh_engine(dir.path())).await,
-        CacheOutcome::Hit
-    );
+    assert_eq!(hello_works(&fresh_engine(dir.path())), CacheOutcome::Hit);
 }
 
-#[tokio::test]
-async fn a_different_engine_configuration_uses_different_entries() {
+#[test]
+fn a_different_engine_configuration_uses_different_entries() {
     let dir = tempfile::tempdir().expect("tempdir");
     let a = fresh_engine(dir.path());
     let other = Arc::new(

@@ -10,50 +10,45 @@ use serde_json::json;
 use wasmwhisk::ActionLimits;
 use wasmwhisk::sandbox::{ResponseStatus, messages};
 
-async fn still_serves() {
-    let js = js_runtime().await;
+fn still_serves() {
+    let js = js_runtime();
     let report = run_once(
         &js,
         &example("hello.js"),
         json!({"name": "again"}),
         &limits(5_000),
-    )
-    .await;
+    );
     assert_eq!(report.response.result, json!({"greeting": "Hello, again!"}));
 }
 
-#[tokio::test]
-async fn hello_js_greets_and_stays_warm() {
-    let js = js_runtime().await;
+#[test]
+fn hello_js_greets_and_stays_warm() {
+    let js = js_runtime();
     let lim = limits(5_000);
-    let mut sandbox = start(&js, &example("hello.js"), Vec::new(), &lim)
-        .await
-        .expect("init");
+    let mut sandbox = start(&js, &example("hello.js"), Vec::new(), &lim).expect("init");
     for name in ["World", "QuickJS"] {
-        let report = sandbox
-            .run(&context(), &object(json!({"name": name})), &lim)
-            .await;
+        let report = sandbox.run(&context(), &object(json!({"name": name})), &lim);
         assert_eq!(
             report.response.result,
             json!({"greeting": format!("Hello, {name}!")})
         );
     }
-    let report = sandbox.run(&context(), &object(json!({})), &lim).await;
+    let report = sandbox.run(&context(), &object(json!({})), &lim);
     assert_eq!(
         report.response.result,
         json!({"greeting": "Hello, stranger!"})
     );
 }
 
-#[tokio::test]
-async fn invoice_js_builds_a_receipt_and_logs() {
-    let js = js_runtime().await;
+#[test]
+fn invoice_js_builds_a_receipt_and_logs() {
+    let js = js_runtime();
     let params = json!({
         "customer": "Ada",
         "coupon": "tenoff",
         "items": [{"sku": "A1", "qty": 2, "price": 9.5}, {"sku": "B2", "qty": 1, "price": 1}]
     });
-    let report = run_once(&js, &example("invoice.js"), params, &limits(5_000)).await;
+    let report = run_once(&js, &example("invoice.js"), params, &limits(5_000));
     assert!(report.response.is_success(), "{:?}", report.response);
     assert_eq!(report.response.result["total"], "21.60");
     assert!(
@@ -68,13 +63,13 @@ async fn invoice_js_builds_a_receipt_and_logs() {
         "stdout: invoice for 2 line(s), total 21.60"
     );
     // No items: the action returns {error}, an application error.
-    let report = run_once(&js, &example("invoice.js"), json!({}), &limits(5_000)).await;
+    let report = run_once(&js, &example("invoice.js"), json!({}), &limits(5_000));
     assert_eq!(report.response.status, ResponseStatus::ApplicationError);
 }
 
-#[tokio::test]
-async fn async_main_and_console_streams() {
-    let js = js_runtime().await;
+#[test]
+fn async_main_and_console_streams() {
+    let js = js_runtime();
     let code = r#"
         async function main(params) {
             console.log('out', 1, {a: 2});
@@ -82,18 +77,17 @@ async fn async_main_and_console_streams() {
             const v = await Promise.resolve(params.x * 2);
             return { v };
         }"#;
-    let report = run_once(&js, code, json!({"x": 21}), &limits(5_000)).await;
+    let report = run_once(&js, code, json!({"x": 21}), &limits(5_000));
     assert_eq!(report.response.result, json!({"v": 42}));
     let texts: Vec<_> = report.logs.iter().map(|l| log_text(l)).collect();
     assert_eq!(texts, [r#"stdout: out 1 {"a":2}"#, "stderr: err"]);
 }
 
-#[tokio::test]
-async fn syntax_errors_and_missing_main_fail_init() {
-    let js = js_runtime().await;
+#[test]
+fn syntax_errors_and_missing_main_fail_init() {
+    let js = js_runtime();
     let lim = limits(5_000);
     let failure = start(&js, "function main(params) { return {; }", Vec::new(), &lim)
-        .await
         .expect_err("syntax error");
     assert_eq!(
         failure.response.status,
@@ -108,9 +102,8 @@ async fn syntax_errors_and_missing_main_fail_init() {
         "{:?}",
         failure.response
     );
-    let failure = start(&js, "function notmain() { return {}; }", Vec::new(), &lim)
-        .await
-        .expect_err("no main");
+    let failure =
+        start(&js, "function notmain() { return {}; }", Vec::new(), &lim).expect_err("no main");
     assert!(
         failure
             .response
@@ -120,20 +113,19 @@ async fn syntax_errors_and_missing_main_fail_init() {
         "{:?}",
         failure.response
     );
-    still_serves().await;
+    still_serves();
 }
 
-#[tokio::test]
-async fn throws_and_non_objects_are_developer_errors() {
-    let js = js_runtime().await;
+#[test]
+fn throws_and_non_objects_are_developer_errors() {
+    let js = js_runtime();
     let lim = limits(5_000);
     let report = run_once(
         &js,
         "function main() { throw new Error('boom'); }",
         json!({}),
         &lim,
-    )
-    .await;
+    );
     assert_eq!(report.response.status, ResponseStatus::ActionDeveloperError);
     assert!(
         report
@@ -142,17 +134,19 @@ async fn throws_and_non_objects_are_developer_errors() {
             .unwrap_or_default()
             .contains("boom")
     );
-    let report = run_once(&js, "function main() { return 42; }", json!({}), &lim).await;
+    let report = run_once(&js, "function main() { return 42; }", json!({}), &lim);
     assert_eq!(report.response.status, ResponseStatus::ActionDeveloperError);
-    let report = run_once(&js, "function main() { return [1, 2]; }", json!({}), &lim).await;
+    let report = run_once(&js, "function main() { return [1, 2]; }", json!({}), &lim);
     assert_eq!(report.response.status, ResponseStatus::Success);
+    // Like OpenWhisk's nodejs runtime, returning nothing is an empty result.
+    let report = run_once(&js, "function main() { }", json!({}), &lim);
+    assert_eq!(report.response.result, json!({}));
     let report = run_once(
         &js,
         "async function main() { throw new Error('async boom'); }",
         json!({}),
         &lim,
-    )
-    .await;
+    );
     assert!(
         report
             .response
@@ -160,18 +154,17 @@ async fn throws_and_non_objects_are_developer_errors() {
             .unwrap_or_default()
             .contains("async boom")
     );
-    still_serves().await;
+    still_serves();
 }
 
-#[tokio::test]
-async fn an_infinite_js_loop_stops_at_the_deadline() {
-    let js = js_runtime().await;
+#[test]
+fn an_infinite_js_loop_stops_at_the_deadline() {
+    let js = js_runtime();
     let lim = limits(300);
-    let mut sandbox = start(&js, "function main() { while (true) {} }", Vec::new(), &lim)
-        .await
-        .expect("init");
+    let mut sandbox =
+        start(&js, "function main() { while (true) {} }", Vec::new(), &lim).expect("init");
     let started = Instant::now();
-    let report = sandbox.run(&context(), &object(json!({})), &lim).await;
+    let report = sandbox.run(&context(), &object(json!({})), &lim);
     let took = started.elapsed();
     assert_eq!(
         report.response.error_message(),
@@ -179,42 +172,42 @@ async fn an_infinite_js_loop_stops_at_the_deadline() {
     );
     assert!(took < Duration::from_millis(1_100), "{took:?}");
     assert!(sandbox.is_retired());
-    still_serves().await;
+    still_serves();
 }
 
-#[tokio::test]
-async fn a_js_memory_bomb_is_memory_exhausted() {
-    let js = js_runtime().await;
+#[test]
+fn a_js_memory_bomb_is_memory_exhausted() {
+    let js = js_runtime();
     let lim = ActionLimits {
         memory_mb: 128,
         ..limits(20_000)
     };
     let code = "function main() { const a = []; while (true) { a.push('x'.repeat(1 << 20) + a.length); } }";
-    let report = run_once(&js, code, json!({}), &lim).await;
+    let report = run_once(&js, code, json!({}), &lim);
     assert_eq!(report.response.status, ResponseStatus::ActionDeveloperError);
     assert_eq!(
         report.response.error_message(),
         Some(messages::MEMORY_EXHAUSTED)
     );
-    still_serves().await;
+    still_serves();
 }
 
-#[tokio::test]
-async fn deep_js_recursion_is_a_developer_error() {
-    let js = js_runtime().await;
+#[test]
+fn deep_js_recursion_is_a_developer_error() {
+    let js = js_runtime();
     let code = "function f(n) { return f(n + 1) + 1; } function main() { return { v: f(0) }; }";
-    let report = run_once(&js, code, json!({}), &limits(10_000)).await;
+    let report = run_once(&js, code, json!({}), &limits(10_000));
     assert_eq!(report.response.status, ResponseStatus::ActionDeveloperError);
-    still_serves().await;
+    still_serves();
 }
 
-#[tokio::test]
-async fn stem_cells_do_not_share_random_state_or_globals() {
-    let js = js_runtime().await;
+#[test]
+fn stem_cells_do_not_share_random_state_or_globals() {
+    let js = js_runtime();
     let lim = limits(5_000);
     let code = "var seen = 0; function main() { seen += 1; return { r: Math.random(), seen }; }";
-    let a = run_once(&js, code, json!({}), &lim).await;
-    let b = run_once(&js, code, json!({}), &lim).await;
+    let a = run_once(&js, code, json!({}), &lim);
+    let b = run_once(&js, code, json!({}), &lim);
     assert_ne!(
         a.response.result["r"], b.response.result["r"],
         "Math.random is reseeded per stem cell"
@@ -223,16 +216,15 @@ async fn stem_cells_do_not_share_random_state_or_globals() {
     assert_eq!(b.response.result["seen"], 1);
 }
 
-#[tokio::test]
-async fn ow_environment_is_visible() {
-    let js = js_runtime().await;
+#[test]
+fn ow_environment_is_visible() {
+    let js = js_runtime();
     let lim = limits(5_000);
     let code = "function main() { return { id: process.env.__OW_ACTIVATION_ID, ns: process.env.__OW_NAMESPACE, init: process.env.FROM_INIT }; }";
-    let mut sandbox = start(&js, code, vec![("FROM_INIT".into(), "yes".into())], &lim)
-        .await
-        .expect("init");
+    let mut sandbox =
+        start(&js, code, vec![("FROM_INIT".into(), "yes".into())], &lim).expect("init");
     let ctx = context();
-    let report = sandbox.run(&ctx, &object(json!({})), &lim).await;
+    let report = sandbox.run(&ctx, &object(json!({})), &lim);
     assert_eq!(report.response.result["id"], ctx.activation_id.as_str());
     assert_eq!(report.response.result["ns"], "guest");
     assert_eq!(report.response.result["init"], "yes");

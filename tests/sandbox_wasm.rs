@@ -13,21 +13,19 @@ use wasmwhisk::engine::world::WorldError;
 use wasmwhisk::sandbox::{Lifecycle, ResponseStatus, messages};
 
 /// The proof that the engine still serves: a fresh hello activation.
-async fn still_serves() {
+fn still_serves() {
     let hello = prepare("hello_rust");
-    let report = run_once(&hello, "", json!({"name": "again"}), &limits(5_000)).await;
+    let report = run_once(&hello, "", json!({"name": "again"}), &limits(5_000));
     assert_eq!(report.response.result, json!({"greeting": "Hello, again!"}));
 }
 
-#[tokio::test]
-async fn hello_rust_greets_and_stays_warm() {
+#[test]
+fn hello_rust_greets_and_stays_warm() {
     let hello = prepare("hello_rust");
     let lim = limits(5_000);
-    let mut sandbox = start(&hello, "", Vec::new(), &lim).await.expect("init");
+    let mut sandbox = start(&hello, "", Vec::new(), &lim).expect("init");
     for name in ["World", "wasmwhisk"] {
-        let report = sandbox
-            .run(&context(), &object(json!({"name": name})), &lim)
-            .await;
+        let report = sandbox.run(&context(), &object(json!({"name": name})), &lim);
         assert_eq!(report.response.status, ResponseStatus::Success);
         assert_eq!(
             report.response.result,
@@ -37,22 +35,18 @@ async fn hello_rust_greets_and_stays_warm() {
     assert_eq!(sandbox.lifecycle(), Lifecycle::Initialized);
 }
 
-#[tokio::test]
-async fn stats_rust_computes_and_application_errors_keep_the_sandbox() {
+#[test]
+fn stats_rust_computes_and_application_errors_keep_the_sandbox() {
     let stats = prepare("stats_rust");
     let lim = limits(5_000);
-    let mut sandbox = start(&stats, "", Vec::new(), &lim).await.expect("init");
-    let report = sandbox
-        .run(&context(), &object(json!({"values": [4, 1, 3, 2]})), &lim)
-        .await;
+    let mut sandbox = start(&stats, "", Vec::new(), &lim).expect("init");
+    let report = sandbox.run(&context(), &object(json!({"values": [4, 1, 3, 2]})), &lim);
     assert_eq!(report.response.status, ResponseStatus::Success);
     assert_eq!(report.response.result["median"], 2.5);
     assert_eq!(report.response.result["max"], 4.0);
     assert!(log_text(&report.logs[0]).starts_with("stderr: computed statistics over 4 values"));
 
-    let report = sandbox
-        .run(&context(), &object(json!({"values": "nope"})), &lim)
-        .await;
+    let report = sandbox.run(&context(), &object(json!({"values": "nope"})), &lim);
     assert_eq!(report.response.status, ResponseStatus::ApplicationError);
     assert_eq!(
         report.response.result,
@@ -62,25 +56,23 @@ async fn stats_rust_computes_and_application_errors_keep_the_sandbox() {
         !sandbox.is_retired(),
         "an application error keeps the sandbox warm"
     );
-    let report = sandbox
-        .run(&context(), &object(json!({"values": [1]})), &lim)
-        .await;
+    let report = sandbox.run(&context(), &object(json!({"values": [1]})), &lim);
     assert!(report.response.is_success());
 }
 
-#[tokio::test]
-async fn state_survives_between_warm_runs() {
+#[test]
+fn state_survives_between_warm_runs() {
     let guest = prepare("misbehave");
     let lim = limits(5_000);
-    let mut sandbox = start(&guest, "", Vec::new(), &lim).await.expect("init");
+    let mut sandbox = start(&guest, "", Vec::new(), &lim).expect("init");
     for expected in 1..=3 {
-        let report = sandbox.run(&context(), &object(json!({})), &lim).await;
+        let report = sandbox.run(&context(), &object(json!({})), &lim);
         assert_eq!(report.response.result["count"], expected);
     }
 }
 
-#[tokio::test]
-async fn invalid_bytes_are_rejected_with_a_clear_error() {
+#[test]
+fn invalid_bytes_are_rejected_with_a_clear_error() {
     let engine = engine();
     for (bytes, expect) in [
         (
@@ -107,11 +99,11 @@ async fn invalid_bytes_are_rejected_with_a_clear_error() {
         engine.prepare_wasm(&hello[..hello.len() / 2]),
         Err(PrepareError::InvalidWasm(_))
     ));
-    still_serves().await;
+    still_serves();
 }
 
-#[tokio::test]
-async fn a_component_that_is_not_an_action_is_rejected() {
+#[test]
+fn a_component_that_is_not_an_action_is_rejected() {
     match engine().prepare_wasm(&guest("not-an-action")) {
         Err(PrepareError::World(WorldError::NotAnAction(detail))) => {
             assert!(
@@ -121,30 +113,29 @@ async fn a_component_that_is_not_an_action_is_rejected() {
         }
         other => panic!("expected NotAnAction, got {other:?}"),
     }
-    still_serves().await;
+    still_serves();
 }
 
-#[tokio::test]
-async fn imports_beyond_the_grants_are_refused_by_name() {
+#[test]
+fn imports_beyond_the_grants_are_refused_by_name() {
     match engine().prepare_wasm(&guest("sockets")) {
         Err(PrepareError::World(WorldError::ImportNotGranted { import })) => {
             assert!(import.starts_with("wasi:sockets/"), "{import}")
         }
         other => panic!("expected ImportNotGranted, got {other:?}"),
     }
-    still_serves().await;
+    still_serves();
 }
 
-#[tokio::test]
-async fn the_filesystem_has_no_directories() {
+#[test]
+fn the_filesystem_has_no_directories() {
     let guest = prepare("misbehave");
     let report = run_once(
         &guest,
         "",
         json!({"do": "read-file", "path": "/etc/passwd"}),
         &limits(5_000),
-    )
-    .await;
+    );
     assert!(
         report.response.result.get("denied").is_some(),
         "{:?}",
@@ -152,12 +143,11 @@ async fn the_filesystem_has_no_directories() {
     );
 }
 
-#[tokio::test]
-async fn init_failures_are_developer_errors_and_retire() {
+#[test]
+fn init_failures_are_developer_errors_and_retire() {
     let guest = prepare("misbehave");
     let lim = limits(5_000);
     let failure = start(&guest, "", vec![("FAIL_INIT".into(), "yes".into())], &lim)
-        .await
         .expect_err("init must fail");
     assert_eq!(
         failure.response.status,
@@ -168,7 +158,6 @@ async fn init_failures_are_developer_errors_and_retire() {
         Some("init failed on purpose: yes")
     );
     let failure = start(&guest, "", vec![("TRAP_INIT".into(), "1".into())], &lim)
-        .await
         .expect_err("init must trap");
     assert_eq!(
         failure.response.error_message(),
@@ -180,17 +169,15 @@ async fn init_failures_are_developer_errors_and_retire() {
             .iter()
             .any(|l| l.contains("init trapped on purpose"))
     );
-    still_serves().await;
+    still_serves();
 }
 
-#[tokio::test]
-async fn a_trap_is_an_abnormal_run_with_the_panic_in_the_logs() {
+#[test]
+fn a_trap_is_an_abnormal_run_with_the_panic_in_the_logs() {
     let guest = prepare("misbehave");
     let lim = limits(5_000);
-    let mut sandbox = start(&guest, "", Vec::new(), &lim).await.expect("init");
-    let report = sandbox
-        .run(&context(), &object(json!({"do": "trap"})), &lim)
-        .await;
+    let mut sandbox = start(&guest, "", Vec::new(), &lim).expect("init");
+    let report = sandbox.run(&context(), &object(json!({"do": "trap"})), &lim);
     assert_eq!(report.response.status, ResponseStatus::ActionDeveloperError);
     assert_eq!(
         report.response.error_message(),
@@ -204,20 +191,18 @@ async fn a_trap_is_an_abnormal_run_with_the_panic_in_the_logs() {
             .any(|l| log_text(l).starts_with("stderr: wasm trap:"))
     );
     assert!(sandbox.is_retired());
-    let report = sandbox.run(&context(), &object(json!({})), &lim).await;
+    let report = sandbox.run(&context(), &object(json!({})), &lim);
     assert_eq!(report.response.status, ResponseStatus::WhiskInternalError);
-    still_serves().await;
+    still_serves();
 }
 
-#[tokio::test]
-async fn an_infinite_loop_stops_at_the_deadline() {
+#[test]
+fn an_infinite_loop_stops_at_the_deadline() {
     let guest = prepare("misbehave");
     let lim = limits(200);
-    let mut sandbox = start(&guest, "", Vec::new(), &lim).await.expect("init");
+    let mut sandbox = start(&guest, "", Vec::new(), &lim).expect("init");
     let started = Instant::now();
-    let report = sandbox
-        .run(&context(), &object(json!({"do": "loop"})), &lim)
-        .await;
+    let report = sandbox.run(&context(), &object(json!({"do": "loop"})), &lim);
     let took = started.elapsed();
     assert_eq!(
         report.response.error_message(),
@@ -230,40 +215,40 @@ async fn an_infinite_loop_stops_at_the_deadline() {
         "stopped late: {took:?}"
     );
     assert!(sandbox.is_retired());
-    still_serves().await;
+    still_serves();
 }
 
-#[tokio::test]
-async fn growing_memory_beyond_the_limit_is_memory_exhausted() {
+#[test]
+fn growing_memory_beyond_the_limit_is_memory_exhausted() {
     let guest = prepare("misbehave");
     let lim = wasmwhisk::ActionLimits {
         memory_mb: 128,
         ..limits(10_000)
     };
-    let report = run_once(&guest, "", json!({"do": "grow"}), &lim).await;
+    let report = run_once(&guest, "", json!({"do": "grow"}), &lim);
     assert_eq!(report.response.status, ResponseStatus::ActionDeveloperError);
     assert_eq!(
         report.response.error_message(),
         Some(messages::MEMORY_EXHAUSTED)
     );
-    still_serves().await;
+    still_serves();
 }
 
-#[tokio::test]
-async fn deep_recursion_traps_cleanly() {
+#[test]
+fn deep_recursion_traps_cleanly() {
     let guest = prepare("misbehave");
-    let report = run_once(&guest, "", json!({"do": "recurse"}), &limits(10_000)).await;
+    let report = run_once(&guest, "", json!({"do": "recurse"}), &limits(10_000));
     assert_eq!(report.response.status, ResponseStatus::ActionDeveloperError);
     assert!(
         report.logs.iter().any(|l| l.contains("wasm trap")),
         "{:?}",
         report.logs
     );
-    still_serves().await;
+    still_serves();
 }
 
-#[tokio::test]
-async fn results_must_be_json_objects_or_arrays() {
+#[test]
+fn results_must_be_json_objects_or_arrays() {
     let guest = prepare("misbehave");
     let lim = limits(5_000);
     for (text, status) in [
@@ -272,20 +257,20 @@ async fn results_must_be_json_objects_or_arrays() {
         ("[1,2,3]", ResponseStatus::Success),
         (r#"{"error":"app","x":1}"#, ResponseStatus::ApplicationError),
     ] {
-        let report = run_once(&guest, "", json!({"do": "raw", "text": text}), &lim).await;
+        let report = run_once(&guest, "", json!({"do": "raw", "text": text}), &lim);
         assert_eq!(report.response.status, status, "{text}");
     }
-    let report = run_once(&guest, "", json!({"do": "raw", "text": "nope"}), &lim).await;
+    let report = run_once(&guest, "", json!({"do": "raw", "text": "nope"}), &lim);
     assert_eq!(
         report.response.error_message(),
         Some("The action did not produce a valid JSON or JSON Array response: nope")
     );
-    let report = run_once(&guest, "", json!({"do": "fail", "message": "bad"}), &lim).await;
+    let report = run_once(&guest, "", json!({"do": "fail", "message": "bad"}), &lim);
     assert_eq!(report.response.error_message(), Some("bad"));
 }
 
-#[tokio::test]
-async fn logs_beyond_the_limit_are_truncated_with_openwhisks_notice() {
+#[test]
+fn logs_beyond_the_limit_are_truncated_with_openwhisks_notice() {
     let guest = prepare("misbehave");
     let lim = wasmwhisk::ActionLimits {
         logs_mb: 1,
@@ -296,8 +281,7 @@ async fn logs_beyond_the_limit_are_truncated_with_openwhisks_notice() {
         "",
         json!({"do": "log", "lines": 20_000, "width": 100}),
         &lim,
-    )
-    .await;
+    );
     assert!(report.response.is_success(), "{:?}", report.response);
     let last = report.logs.last().map(|l| log_text(l)).unwrap_or_default();
     assert_eq!(
@@ -308,13 +292,13 @@ async fn logs_beyond_the_limit_are_truncated_with_openwhisks_notice() {
     assert!(bytes < 1_200_000, "{bytes}");
 }
 
-#[tokio::test]
-async fn huge_params_and_oversized_results() {
+#[test]
+fn huge_params_and_oversized_results() {
     let guest = prepare("misbehave");
     let lim = limits(10_000);
     let big = "x".repeat(3 << 20);
     // The default action echoes its params: a 3 MB result exceeds the 1 MB payload limit.
-    let report = run_once(&guest, "", json!({"big": big}), &lim).await;
+    let report = run_once(&guest, "", json!({"big": big}), &lim);
     assert_eq!(report.response.status, ResponseStatus::ApplicationError);
     assert!(
         report
@@ -323,11 +307,11 @@ async fn huge_params_and_oversized_results() {
             .unwrap_or_default()
             .starts_with("The action produced a response that exceeded the allowed length:")
     );
-    still_serves().await;
+    still_serves();
 }
 
-#[tokio::test]
-async fn init_env_is_visible_to_the_action() {
+#[test]
+fn init_env_is_visible_to_the_action() {
     let guest = prepare("misbehave");
     let lim = limits(5_000);
     let mut sandbox = start(
@@ -336,10 +320,9 @@ async fn init_env_is_visible_to_the_action() {
         vec![("__OW_NAMESPACE".into(), "guest".into())],
         &lim,
     )
-    .await
     .expect("init");
     let ctx = context();
-    let report = sandbox.run(&ctx, &object(json!({"do": "env"})), &lim).await;
+    let report = sandbox.run(&ctx, &object(json!({"do": "env"})), &lim);
     assert_eq!(report.response.result["env"]["__OW_NAMESPACE"], "guest");
     assert_eq!(
         report.response.result["activation"],

@@ -88,17 +88,17 @@ fn init_args(code: &str) -> InitArgs {
 }
 
 /// Makes one warm sandbox: instantiate, init, one run.
-async fn warm(
+fn warm(
     engine: &Arc<Engine>,
     prepared: &Prepared,
     code: &str,
     limits: &ActionLimits,
 ) -> Result<Sandbox> {
-    let mut sandbox = engine.instantiate(prepared, limits.memory_mb).await?;
-    if let Err(failure) = sandbox.init(init_args(code), limits).await {
+    let mut sandbox = engine.instantiate(prepared, limits.memory_mb)?;
+    if let Err(failure) = sandbox.init(init_args(code), limits) {
         anyhow::bail!("init failed: {:?}", failure.response);
     }
-    let report = sandbox.run(&context(), &params(), limits).await;
+    let report = sandbox.run(&context(), &params(), limits);
     ensure!(
         report.response.is_success(),
         "run failed: {:?}",
@@ -108,7 +108,7 @@ async fn warm(
 }
 
 /// Runs the benchmark and prints a Markdown report.
-pub async fn run(data_dir: &Path, args: SandboxBenchArgs) -> Result<()> {
+pub fn run(data_dir: &Path, args: SandboxBenchArgs) -> Result<()> {
     let n = args.iterations.max(10);
     let bench_dir = data_dir.join("bench-cache");
     let engine = Arc::new(Engine::new(EngineConfig::default(), &bench_dir)?);
@@ -145,14 +145,16 @@ pub async fn run(data_dir: &Path, args: SandboxBenchArgs) -> Result<()> {
         target: "",
     });
 
-    // Cold start from the on-disk cache: forget the in-memory component each time.
+    // Cold start from the on-disk cache: forget the in-memory component each
+    // time. The code's digest is known (an action store keeps it).
     engine.prepare_wasm(HELLO_RUST)?;
+    let hello_key = engine.wasm_key(HELLO_RUST);
     let mut cold_disk = Vec::new();
     for _ in 0..n.min(500) {
         engine.forget_prepared();
         let t = Instant::now();
-        let (prepared, _) = engine.prepare_wasm(HELLO_RUST)?;
-        let sandbox = warm(&engine, &prepared, "", &limits).await?;
+        let (prepared, _) = engine.prepare_wasm_keyed(&hello_key, HELLO_RUST)?;
+        let sandbox = warm(&engine, &prepared, "", &limits)?;
         cold_disk.push(t.elapsed());
         drop(sandbox);
     }
@@ -161,11 +163,36 @@ pub async fn run(data_dir: &Path, args: SandboxBenchArgs) -> Result<()> {
         samples: Samples::new(cold_disk),
         target: "≤ 250 µs",
     });
+    // Its parts: load + verify + deserialize, then link (import/export checks).
+    let key = engine.cache().key("wasm-action", HELLO_RUST);
+    let mut load = Vec::new();
+    let mut link = Vec::new();
+    for _ in 0..n.min(200) {
+        let t = Instant::now();
+        let component = engine
+            .cache()
+            .load(engine.wasmtime(), &key)
+            .context("the artifact is cached")?;
+        load.push(t.elapsed());
+        let t = Instant::now();
+        engine.link(component, ActionKind::Wasm, key)?;
+        link.push(t.elapsed());
+    }
+    rows.push(Row {
+        what: "  of which: load from disk (read sidecar, XXH3 check, mmap + deserialize)",
+        samples: Samples::new(load),
+        target: "",
+    });
+    rows.push(Row {
+        what: "  of which: link (grant check, instantiate_pre type-check)",
+        samples: Samples::new(link),
+        target: "",
+    });
     let (hello, _) = engine.prepare_wasm(HELLO_RUST)?;
     let mut cold_mem = Vec::new();
     for _ in 0..n {
         let t = Instant::now();
-        let sandbox = warm(&engine, &hello, "", &limits).await?;
+        let sandbox = warm(&engine, &hello, "", &limits)?;
         cold_mem.push(t.elapsed());
         drop(sandbox);
     }
@@ -176,11 +203,11 @@ pub async fn run(data_dir: &Path, args: SandboxBenchArgs) -> Result<()> {
     });
 
     // JS stem cells.
-    let js = engine.prepare_runtime(ActionKind::Js).await?;
+    let js = engine.prepare_runtime(ActionKind::Js)?;
     let mut stem = Vec::new();
     for _ in 0..n {
         let t = Instant::now();
-        let sandbox = engine.instantiate(&js, limits.memory_mb).await?;
+        let sandbox = engine.instantiate(&js, limits.memory_mb)?;
         stem.push(t.elapsed());
         drop(sandbox);
     }
@@ -191,12 +218,12 @@ pub async fn run(data_dir: &Path, args: SandboxBenchArgs) -> Result<()> {
     });
     let mut specialize = Vec::new();
     for _ in 0..n {
-        let mut sandbox = engine.instantiate(&js, limits.memory_mb).await?;
+        let mut sandbox = engine.instantiate(&js, limits.memory_mb)?;
         let t = Instant::now();
-        if let Err(failure) = sandbox.init(init_args(INVOICE_JS), &limits).await {
+        if let Err(failure) = sandbox.init(init_args(INVOICE_JS), &limits) {
             anyhow::bail!("init failed: {:?}", failure.response);
         }
-        let report = sandbox.run(&context(), &invoice_params(), &limits).await;
+        let report = sandbox.run(&context(), &invoice_params(), &limits);
         specialize.push(t.elapsed());
         ensure!(report.response.is_success(), "{:?}", report.response);
     }
@@ -205,19 +232,35 @@ pub async fn run(data_dir: &Path, args: SandboxBenchArgs) -> Result<()> {
         samples: Samples::new(specialize),
         target: "≤ 500 µs",
     });
+    let mut specialize_hello = Vec::new();
+    for _ in 0..n {
+        let mut sandbox = engine.instantiate(&js, limits.memory_mb)?;
+        let t = Instant::now();
+        if let Err(failure) = sandbox.init(init_args(HELLO_JS), &limits) {
+            anyhow::bail!("init failed: {:?}", failure.response);
+        }
+        let report = sandbox.run(&context(), &params(), &limits);
+        specialize_hello.push(t.elapsed());
+        ensure!(report.response.is_success(), "{:?}", report.response);
+    }
+    rows.push(Row {
+        what: "JS specialize (init of the 5-line hello.js + first run)",
+        samples: Samples::new(specialize_hello),
+        target: "",
+    });
 
     // Warm runs.
     for (what, prepared, code, target) in [
         ("warm run, Rust hello", &hello, "", "≤ 10 µs"),
         ("warm run, JS hello", &js, HELLO_JS, "≤ 30 µs"),
     ] {
-        let mut sandbox = warm(&engine, prepared, code, &limits).await?;
+        let mut sandbox = warm(&engine, prepared, code, &limits)?;
         let p = params();
         let ctx = context();
         let mut samples = Vec::with_capacity(n * 10);
         for _ in 0..n * 10 {
             let t = Instant::now();
-            let report = sandbox.run(&ctx, &p, &limits).await;
+            let report = sandbox.run(&ctx, &p, &limits);
             samples.push(t.elapsed());
             ensure!(report.response.is_success(), "{:?}", report.response);
         }
@@ -227,6 +270,31 @@ pub async fn run(data_dir: &Path, args: SandboxBenchArgs) -> Result<()> {
             target,
         });
     }
+
+    // How far past its deadline a spinning action is stopped.
+    let spin_limits = ActionLimits {
+        timeout: Duration::from_millis(50),
+        ..limits
+    };
+    let mut overshoot = Vec::new();
+    for _ in 0..20 {
+        let mut sandbox = engine.instantiate(&js, limits.memory_mb)?;
+        if let Err(failure) = sandbox.init(
+            init_args("function main() { while (true) {} }"),
+            &spin_limits,
+        ) {
+            anyhow::bail!("init failed: {:?}", failure.response);
+        }
+        let t = Instant::now();
+        let report = sandbox.run(&context(), &params(), &spin_limits);
+        overshoot.push(t.elapsed().saturating_sub(spin_limits.timeout));
+        ensure!(sandbox.is_retired(), "{:?}", report.response);
+    }
+    rows.push(Row {
+        what: "deadline overshoot: `while(true){}` stopped after its 50 ms limit",
+        samples: Samples::new(overshoot),
+        target: "a few ms",
+    });
 
     println!("## Sandbox costs (`wasmwhisk bench sandbox`)\n");
     println!("Machine: {}\n", machine());
@@ -244,19 +312,20 @@ pub async fn run(data_dir: &Path, args: SandboxBenchArgs) -> Result<()> {
     }
 
     // Memory per live warm sandbox.
-    println!("\n| live warm sandboxes | kind | PSS added per sandbox | total PSS added | target |");
-    println!("|---|---|---|---|---|");
+    println!(
+        "\n| live warm sandboxes | kind | PSS added per sandbox | total PSS added | memory mappings per sandbox | target |"
+    );
+    println!("|---|---|---|---|---|---|");
     let small = (args.live / 10).max(1);
     for (kind, prepared, code, target) in [
         ("Rust hello", &hello, "", "≤ 64 KiB"),
         ("JS hello", &js, HELLO_JS, "≤ 256 KiB"),
     ] {
         for count in [small, args.live] {
-            let (per, total) = pss_per_sandbox(&engine, prepared, code, &limits, count)
-                .await
+            let (per, total, maps) = pss_per_sandbox(&engine, prepared, code, &limits, count)
                 .with_context(|| format!("holding {count} live {kind} sandboxes"))?;
             println!(
-                "| {count} | {kind} | {per:.1} KiB | {:.1} MiB | {target} |",
+                "| {count} | {kind} | {per:.1} KiB | {:.1} MiB | {maps:.2} | {target} |",
                 total as f64 / 1024.0
             );
         }
@@ -264,26 +333,36 @@ pub async fn run(data_dir: &Path, args: SandboxBenchArgs) -> Result<()> {
     Ok(())
 }
 
-/// PSS added by `count` live warm sandboxes, per sandbox and in total (KiB).
-async fn pss_per_sandbox(
+/// Memory mappings of this process (`/proc/self/maps` lines).
+fn map_count() -> usize {
+    std::fs::read_to_string("/proc/self/maps")
+        .map(|text| text.lines().count())
+        .unwrap_or(0)
+}
+
+/// PSS added by `count` live warm sandboxes, per sandbox and in total (KiB),
+/// and the memory mappings each adds.
+fn pss_per_sandbox(
     engine: &Arc<Engine>,
     prepared: &Prepared,
     code: &str,
     limits: &ActionLimits,
     count: usize,
-) -> Result<(f64, u64)> {
+) -> Result<(f64, u64, f64)> {
     let before = pss_kib().context("reading /proc/self/smaps_rollup")?;
+    let maps_before = map_count();
     let mut live = Vec::with_capacity(count);
     let started = Instant::now();
     for i in 0..count {
-        live.push(warm(engine, prepared, code, limits).await?);
+        live.push(warm(engine, prepared, code, limits)?);
         if i % 1000 == 999 {
             eprintln!("  {} live sandboxes ({:?})", i + 1, started.elapsed());
         }
     }
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    std::thread::sleep(Duration::from_millis(100));
     let after = pss_kib().context("reading /proc/self/smaps_rollup")?;
+    let maps = map_count().saturating_sub(maps_before) as f64 / count as f64;
     drop(live);
     let total = after.saturating_sub(before);
-    Ok((total as f64 / count as f64, total))
+    Ok((total as f64 / count as f64, total, maps))
 }

@@ -43,7 +43,8 @@ pub fn kind_of(file: &Path, explicit: Option<ActionKind>) -> Result<ActionKind> 
 /// Runs the action of `options` once in a fresh sandbox: prepare (compile
 /// or load from cache), instantiate, init, run. A failed init is returned as
 /// the activation's developer error, as OpenWhisk reports it.
-pub async fn execute(engine: &Arc<Engine>, options: &RunOptions) -> Result<RunReport> {
+/// Blocking.
+pub fn execute(engine: &Arc<Engine>, options: &RunOptions) -> Result<RunReport> {
     let kind = kind_of(&options.file, options.kind)?;
     let code = std::fs::read(&options.file)
         .with_context(|| format!("reading {}", options.file.display()))?;
@@ -54,19 +55,10 @@ pub async fn execute(engine: &Arc<Engine>, options: &RunOptions) -> Result<RunRe
         .unwrap_or("action")
         .to_string();
     let prepared = match kind {
-        ActionKind::Wasm => {
-            let engine = engine.clone();
-            let code = code.clone();
-            tokio::task::spawn_blocking(move || engine.prepare_wasm(&code))
-                .await
-                .context("compiling")??
-                .0
-        }
-        ActionKind::Js => engine.prepare_runtime(kind).await?,
+        ActionKind::Wasm => engine.prepare_wasm(&code)?.0,
+        ActionKind::Js => engine.prepare_runtime(kind)?,
     };
-    let mut sandbox = engine
-        .instantiate(&prepared, options.limits.memory_mb)
-        .await?;
+    let mut sandbox = engine.instantiate(&prepared, options.limits.memory_mb)?;
     let init_code = if kind.has_runtime() { code } else { Vec::new() };
     let activation_id = new_activation_id();
     let context = ActivationContext {
@@ -88,7 +80,7 @@ pub async fn execute(engine: &Arc<Engine>, options: &RunOptions) -> Result<RunRe
             ("__OW_ACTION_VERSION".into(), context.action_version.clone()),
         ],
     };
-    if let Err(failure) = sandbox.init(init, &options.limits).await {
+    if let Err(failure) = sandbox.init(init, &options.limits) {
         return Ok(RunReport {
             response: failure.response,
             logs: failure.logs,
@@ -96,9 +88,7 @@ pub async fn execute(engine: &Arc<Engine>, options: &RunOptions) -> Result<RunRe
             duration: failure.duration,
         });
     }
-    Ok(sandbox
-        .run(&context, &options.params, &options.limits)
-        .await)
+    Ok(sandbox.run(&context, &options.params, &options.limits))
 }
 
 /// Prints a report (logs to stderr, result to stdout) and returns the exit code.

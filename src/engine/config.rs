@@ -29,6 +29,12 @@ pub struct EngineConfig {
     pub epoch_tick: Duration,
     /// Warm memory slots kept for reuse by the same component. Default 100.
     pub max_unused_warm_slots: u32,
+    /// Bytes of a freed linear memory kept resident (zeroed with `memset`
+    /// instead of `madvise`) for the next sandbox in that slot: fewer page
+    /// faults on the next specialize, at most
+    /// `max_unused_warm_slots × this` idle resident memory. Default 0 (1 MiB
+    /// measured no faster here: the memset costs what the faults saved).
+    pub linear_memory_keep_resident: usize,
     /// Maximum Wasm stack of one call, bytes. Default 512 KiB (Wasmtime's).
     pub max_wasm_stack: usize,
     /// Largest result an action may return, bytes (OpenWhisk's payload
@@ -45,6 +51,7 @@ impl Default for EngineConfig {
             memory_reservation: 4 << 30,
             epoch_tick: Duration::from_millis(1),
             max_unused_warm_slots: 100,
+            linear_memory_keep_resident: 0,
             max_wasm_stack: 512 << 10,
             max_result_bytes: 1 << 20,
         }

@@ -13,8 +13,11 @@
 //!   cold start costs tens of microseconds.
 //! - **Epoch interruption** with one ticker thread ([`ticker`]) enforces
 //!   deadlines; the ticker sleeps while nothing runs.
-//! - **Component model** and async calls: a long activation yields to the
-//!   executor every tick instead of holding a thread.
+//! - **Component model**, synchronous calls: Wasm runs on the calling
+//!   thread's stack. (Async calls would make every store cache a fiber stack,
+//!   and the pooling allocator maps a guard page per stack slot up front: two
+//!   memory mappings per sandbox, which `vm.max_map_count` cannot afford at
+//!   10,000 sandboxes.) Async callers run activations on blocking threads.
 //! - **Compile cache** ([`cache`]): code is compiled once per engine
 //!   configuration and loaded from disk with mmap afterwards.
 
@@ -85,7 +88,7 @@ pub struct Engine {
     /// Prepared code by cache key: compiled once per process.
     prepared: Mutex<HashMap<CacheKey, Prepared>>,
     /// Serializes the (slow, one-time) preparation of runtime components.
-    runtime_prep: tokio::sync::Mutex<()>,
+    runtime_prep: Mutex<()>,
 }
 
 impl Engine {
@@ -95,7 +98,7 @@ impl Engine {
             .map_err(anyhow::Error::from)
             .context("creating the Wasmtime engine (is enough virtual address space available?)")?;
         let mut linker = Linker::new(&wasmtime);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
         // The world's types interface has no functions; define it empty.
         linker.instance(world::TYPES_INTERFACE)?;
         let cache = CompileCache::open(cache_dir, &wasmtime)?;
@@ -108,7 +111,7 @@ impl Engine {
             ticker,
             config,
             prepared: Mutex::new(HashMap::new()),
-            runtime_prep: tokio::sync::Mutex::new(()),
+            runtime_prep: Mutex::new(()),
         })
     }
 
@@ -150,7 +153,23 @@ impl Engine {
     /// the cache), checks its imports and exports. CPU-heavy on a miss: call
     /// it off the async executor (`spawn_blocking`).
     pub fn prepare_wasm(&self, code: &[u8]) -> Result<(Prepared, CacheOutcome), PrepareError> {
-        let key = self.cache.key("wasm-action", code);
+        self.prepare_wasm_keyed(&self.wasm_key(code), code)
+    }
+
+    /// The cache key of a `wasm` action's code (a BLAKE3 digest; an action
+    /// store keeps it so a cold start does not hash the code again).
+    pub fn wasm_key(&self, code: &[u8]) -> CacheKey {
+        self.cache.key("wasm-action", code)
+    }
+
+    /// [`Engine::prepare_wasm`] with the key already known: `key` must be
+    /// [`Engine::wasm_key`] of `code`.
+    pub fn prepare_wasm_keyed(
+        &self,
+        key: &CacheKey,
+        code: &[u8],
+    ) -> Result<(Prepared, CacheOutcome), PrepareError> {
+        let key = *key;
         if let Some(prepared) = self.remembered(&key) {
             return Ok((prepared, CacheOutcome::Hit));
         }
@@ -171,8 +190,8 @@ impl Engine {
 
     /// Prepares the runtime component of `kind` (its stem cells): on first
     /// use per data dir, pre-initializes and compiles it (seconds); afterwards
-    /// loads it from the compile cache.
-    pub async fn prepare_runtime(&self, kind: ActionKind) -> Result<Prepared, PrepareError> {
+    /// loads it from the compile cache. Blocking.
+    pub fn prepare_runtime(&self, kind: ActionKind) -> Result<Prepared, PrepareError> {
         let wasm = runtimes::component(kind).ok_or_else(|| {
             PrepareError::Internal(anyhow::anyhow!("kind {kind} has no runtime component"))
         })?;
@@ -180,35 +199,23 @@ impl Engine {
         if let Some(prepared) = self.remembered(&key) {
             return Ok(prepared);
         }
-        let _one_at_a_time = self.runtime_prep.lock().await;
+        let _one_at_a_time = self.runtime_prep.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(prepared) = self.remembered(&key) {
             return Ok(prepared);
         }
-        let component = match self.cache.load(&self.wasmtime, &key) {
-            Some(component) => component,
-            None => {
-                let snapshot = preinit::preinitialize(&self.wasmtime, &self.linker, wasm)
-                    .await
-                    .map_err(PrepareError::Internal)?;
-                let engine = self.wasmtime.clone();
-                let cache_dir = self.cache.dir().to_path_buf();
-                let (component, _) = tokio::task::spawn_blocking(move || {
-                    let cache = CompileCache::open(cache_dir, &engine)?;
-                    cache.get_or_compile(&engine, &key, || Ok(snapshot))
-                })
-                .await
-                .map_err(|e| PrepareError::Internal(e.into()))?
-                .map_err(PrepareError::Internal)?;
-                component
-            }
-        };
+        let (component, _) = self
+            .cache
+            .get_or_compile(&self.wasmtime, &key, || {
+                preinit::preinitialize(&self.wasmtime, wasm)
+            })
+            .map_err(PrepareError::Internal)?;
         let prepared = self.link(component, kind, key)?;
         self.remember(prepared.clone());
         Ok(prepared)
     }
 
     /// Checks imports against the grants and the exports against the world.
-    fn link(
+    pub(crate) fn link(
         &self,
         component: Component,
         kind: ActionKind,
@@ -224,6 +231,10 @@ impl Engine {
         Ok(Prepared { pre, kind, key })
     }
 }
+
+/// Fiber stacks in the pool: only pre-initialization calls Wasm
+/// asynchronously (wizer's API is async); activations are synchronous.
+const PREINIT_STACKS: u32 = 4;
 
 /// True if `bytes` start with the component-model preamble.
 fn wasmparser_is_component(bytes: &[u8]) -> bool {
@@ -253,9 +264,10 @@ fn wasmtime_config(config: &EngineConfig) -> Result<wasmtime::Config> {
         .total_core_instances(core)
         .total_memories(sandboxes.saturating_add(sandboxes / 8))
         .total_tables(core)
-        .total_stacks(sandboxes)
+        .total_stacks(PREINIT_STACKS)
         .max_memory_size(config.max_memory_bytes())
         .max_unused_warm_slots(config.max_unused_warm_slots)
+        .linear_memory_keep_resident(config.linear_memory_keep_resident)
         .max_core_instances_per_component(16)
         .max_memories_per_component(2)
         .max_tables_per_component(16);
@@ -266,10 +278,6 @@ fn wasmtime_config(config: &EngineConfig) -> Result<wasmtime::Config> {
         .epoch_interruption(true)
         .wasm_component_model(true)
         .max_wasm_stack(config.max_wasm_stack)
-        // A store keeps the fiber stack of its last async call, so every live
-        // sandbox may hold one: one stack slot per sandbox, sized for the
-        // Wasm stack plus host frames.
-        .async_stack_size(config.max_wasm_stack + (512 << 10))
         .cranelift_opt_level(wasmtime::OptLevel::Speed);
     Ok(wasm)
 }

@@ -5,6 +5,10 @@
 //! scratch instance and snapshot the instance's memory and globals into a new
 //! component, so every stem cell starts already booted: instantiation maps
 //! the snapshot copy-on-write instead of re-running the boot.
+//!
+//! Wizer's API is async, while sandboxes run synchronously; so this runs on
+//! a thread of its own with a current-thread Tokio runtime and an async WASI
+//! linker, whatever the caller's context.
 
 use anyhow::{Context, Result, anyhow};
 use wasmtime::Store;
@@ -14,11 +18,31 @@ use wasmtime_wizer::{ComponentInstanceState, Wizer};
 use crate::sandbox::state::SandboxState;
 
 /// Runs `wizer-initialize` of `wasm` and returns the snapshotted component.
-pub async fn preinitialize(
-    engine: &wasmtime::Engine,
-    linker: &Linker<SandboxState>,
-    wasm: &[u8],
-) -> Result<Vec<u8>> {
+/// Blocking (seconds: it compiles the instrumented component).
+pub fn preinitialize(engine: &wasmtime::Engine, wasm: &[u8]) -> Result<Vec<u8>> {
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("wasmwhisk-preinit".into())
+            .spawn_scoped(scope, || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .context("starting a runtime for pre-initialization")?;
+                runtime.block_on(preinitialize_async(engine, wasm))
+            })
+            .context("starting the pre-initialization thread")?
+            .join()
+            .map_err(|_| anyhow!("pre-initialization panicked"))?
+    })
+}
+
+async fn preinitialize_async(engine: &wasmtime::Engine, wasm: &[u8]) -> Result<Vec<u8>> {
+    let mut linker: Linker<SandboxState> = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+        .map_err(|e| anyhow!("linking WASI for pre-initialization: {e}"))?;
+    linker
+        .instance(super::world::TYPES_INTERFACE)
+        .map_err(|e| anyhow!("linking the world's types: {e}"))?;
     let mut wizer = Wizer::new();
     // Wasmtime 48's component rewrite is invalid without keeping the init export.
     wizer.keep_init_func(true);

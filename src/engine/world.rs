@@ -10,8 +10,6 @@
 wasmtime::component::bindgen!({
     path: "wit",
     world: "action",
-    imports: { default: async },
-    exports: { default: async },
 });
 
 /// Import prefixes granted to actions, with what they give.

@@ -17,9 +17,13 @@
 //!
 //! Limits are enforced by the host, not trusted to the guest: memory by a
 //! resource limiter (the sum of linear memories), time by epoch interruption
-//! (the call traps at the deadline and yields to the executor every tick
-//! before it), logs by the capture. Any trap retires the sandbox — a trapped
-//! component instance cannot be entered again.
+//! (the call traps at the first tick past the deadline), logs by the capture.
+//! Any trap retires the sandbox — a trapped component instance cannot be
+//! entered again.
+//!
+//! Every method is synchronous and runs Wasm on the calling thread: from
+//! async code, call it on a blocking thread (`tokio::task::spawn_blocking`);
+//! a `Sandbox` is `Send`.
 
 pub mod logs;
 pub mod outcome;
@@ -107,7 +111,7 @@ impl std::fmt::Debug for Sandbox {
 impl Engine {
     /// Instantiates `prepared` with a memory limit of `memory_mb` MiB: a stem
     /// cell for a runtime kind, a fresh action for `wasm`.
-    pub async fn instantiate(
+    pub fn instantiate(
         self: &Arc<Self>,
         prepared: &Prepared,
         memory_mb: u64,
@@ -123,15 +127,13 @@ impl Engine {
         store.epoch_deadline_callback(|ctx| {
             Ok(match ctx.data().deadline {
                 Some(deadline) if Instant::now() >= deadline => UpdateDeadline::Interrupt,
-                Some(_) => UpdateDeadline::Yield(1),
-                None => UpdateDeadline::Continue(1),
+                _ => UpdateDeadline::Continue(1),
             })
         });
         store.set_epoch_deadline(1);
         let action = prepared
             .pre
-            .instantiate_async(&mut store)
-            .await
+            .instantiate(&mut store)
             .map_err(|e| SandboxError::Instantiate(format!("{e:#}")))?;
         Ok(Sandbox {
             store,
@@ -182,11 +184,7 @@ impl Sandbox {
     /// Loads the action's code (OpenWhisk's `/init`): specializes a stem cell,
     /// or initializes a `wasm` action. On failure the sandbox is retired and
     /// the failure is the first activation's developer error.
-    pub async fn init(
-        &mut self,
-        args: InitArgs,
-        limits: &ActionLimits,
-    ) -> Result<Duration, InitFailure> {
+    pub fn init(&mut self, args: InitArgs, limits: &ActionLimits) -> Result<Duration, InitFailure> {
         let started = Instant::now();
         if self.lifecycle != Lifecycle::Fresh {
             self.lifecycle = Lifecycle::Retired;
@@ -212,7 +210,7 @@ impl Sandbox {
         };
         let _ticking = self.engine.ticker().run_guard();
         self.begin(limits.timeout);
-        let result = self.action.call_init(&mut self.store, &request).await;
+        let result = self.action.call_init(&mut self.store, &request);
         let duration = started.elapsed();
         let failure = match result {
             Ok(Ok(())) => None,
@@ -242,7 +240,7 @@ impl Sandbox {
     }
 
     /// Runs one activation (OpenWhisk's `/run`) with `params`.
-    pub async fn run(
+    pub fn run(
         &mut self,
         context: &ActivationContext,
         params: &Map<String, Value>,
@@ -280,8 +278,7 @@ impl Sandbox {
         self.begin(limits.timeout);
         let result = self
             .action
-            .call_run(&mut self.store, &params_text, &activation)
-            .await;
+            .call_run(&mut self.store, &params_text, &activation);
         let duration = started.elapsed();
         let exceeded_memory = self.store.data().limiter.exceeded;
         let response = match result {

@@ -80,15 +80,14 @@ pub fn prepare(name: &str) -> Prepared {
 }
 
 /// Prepares the JS runtime.
-pub async fn js_runtime() -> Prepared {
+pub fn js_runtime() -> Prepared {
     engine()
         .prepare_runtime(ActionKind::Js)
-        .await
         .expect("js runtime")
 }
 
 /// Instantiates and initializes a sandbox.
-pub async fn start(
+pub fn start(
     prepared: &Prepared,
     code: &str,
     env: Vec<(String, String)>,
@@ -97,7 +96,6 @@ pub async fn start(
     let engine = engine();
     let mut sandbox = engine
         .instantiate(prepared, limits.memory_mb)
-        .await
         .expect("instantiate");
     let args = InitArgs {
         name: "test".into(),
@@ -106,21 +104,20 @@ pub async fn start(
         binary: false,
         env,
     };
-    sandbox.init(args, limits).await?;
+    sandbox.init(args, limits)?;
     Ok(sandbox)
 }
 
 /// Instantiates, initializes (expecting success) and runs once.
-pub async fn run_once(
+pub fn run_once(
     prepared: &Prepared,
     code: &str,
     params: Value,
     limits: &ActionLimits,
 ) -> RunReport {
     let mut sandbox = start(prepared, code, Vec::new(), limits)
-        .await
         .unwrap_or_else(|f| panic!("init failed: {:?}", f.response));
-    sandbox.run(&context(), &object(params), limits).await
+    sandbox.run(&context(), &object(params), limits)
 }
 
 /// The text part of a log line (after the 30-column time and the space).

@@ -10,10 +10,18 @@ use std::time::Duration;
 
 use rquickjs::{Ctx, Function, Persistent, Value};
 
+use crate::bindings::{Activation, InitRequest};
 use crate::engine::{Engine, script_options};
 use crate::hooks::{Hooks, to_rust_string};
 use crate::random;
-use crate::{Activation, InitRequest};
+
+/// The deepest nesting of arrays and objects accepted in `params`.
+///
+/// QuickJS's `JSON.parse` recurses in C with tiny shadow-stack frames, so
+/// the stack guard (see `stack.rs`) cannot stop it before Wasmtime's native
+/// stack runs out: measured, 2000 levels parse and 3000 trap. Parameters
+/// come from whoever invokes the action, so they are checked first.
+const MAX_PARAMS_DEPTH: usize = 1000;
 
 /// What went wrong in a call into JavaScript.
 enum Failure {
@@ -126,15 +134,50 @@ fn activate<'js>(
 ) -> Result<String, Failure> {
     set_activation_env(hooks, activation)?;
     let entry = entry.restore(ctx)?;
+    if nesting_exceeds(params, MAX_PARAMS_DEPTH) {
+        return Err(Failure::Message(format!(
+            "The parameters are nested more than {MAX_PARAMS_DEPTH} levels deep."
+        )));
+    }
     let params = ctx.json_parse(params)?;
     let returned: Value<'js> = entry.call((params,))?;
     let result = settle(ctx, hooks, returned)?;
     match ctx.json_stringify(result)? {
         Some(json) => Ok(to_rust_string(&json)),
-        None => Err(Failure::Message(
-            "The action did not return a dictionary or array.".to_string(),
-        )),
+        // Like OpenWhisk's nodejs runtime: `return;` (undefined) is an empty result.
+        None => Ok("{}".to_string()),
     }
+}
+
+/// Whether arrays and objects in the JSON text `json` nest deeper than `max`
+/// (brackets inside strings do not count; invalid JSON is left to the parser).
+fn nesting_exceeds(json: &str, max: usize) -> bool {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for byte in json.bytes() {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
 }
 
 /// The variables OpenWhisk's runtimes set from the `/run` request.
@@ -191,5 +234,19 @@ fn sleep_ms(ms: f64) {
     let ms = ms.clamp(0.0, 2_147_483_647.0) as u64;
     if ms > 0 {
         std::thread::sleep(Duration::from_millis(ms));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::nesting_exceeds;
+
+    #[test]
+    fn counts_nesting_outside_strings() {
+        assert!(!nesting_exceeds(r#"{"a":[1,{"b":[]}]}"#, 4));
+        assert!(nesting_exceeds(r#"{"a":[1,{"b":[]}]}"#, 3));
+        assert!(!nesting_exceeds(r#"{"a":"[[[[[[\"[[[[["}"#, 1));
+        assert!(nesting_exceeds(&"[".repeat(1001), 1000));
+        assert!(!nesting_exceeds("not json ]]]]", 0));
     }
 }

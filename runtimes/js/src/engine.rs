@@ -37,6 +37,7 @@ pub struct Engine {
     pub(crate) initialized: bool,
     /// Bounds the C stack QuickJS may use.
     stack: StackGuard,
+    /// The one context (it holds the runtime).
     pub(crate) context: Context,
 }
 

@@ -28,10 +28,16 @@ mod output;
 mod random;
 mod stack;
 
-wit_bindgen::generate!({
-    world: "runtime",
-    path: "../../wit",
-});
+/// Bindings for the `runtime` world.
+#[allow(clippy::too_many_arguments)] // generated lifting/lowering glue
+mod bindings {
+    wit_bindgen::generate!({
+        world: "runtime",
+        path: "../../wit",
+    });
+}
+
+use bindings::{Activation, Guest, InitRequest};
 
 /// The component's exports.
 struct JsRuntime;
@@ -56,4 +62,4 @@ impl Guest for JsRuntime {
     }
 }
 
-export!(JsRuntime);
+bindings::export!(JsRuntime with_types_in bindings);

@@ -41,7 +41,7 @@
 
   const isError = (v) =>
     v instanceof ErrorCtor ||
-    (v !== null && typeof v === 'object' && objectToString.call(v) === '[object Error]');
+    (v !== null && typeof v === 'object' && apply(objectToString, v, []) === '[object Error]');
 
   // `Error: message` followed by the stack frames, like Node prints it.
   const describeError = (e) => {
@@ -77,7 +77,7 @@
       return toStr(v);
     } catch (_) {
       try {
-        return objectToString.call(v);
+        return apply(objectToString, v, []);
       } catch (_) {
         return '[unprintable]';
       }

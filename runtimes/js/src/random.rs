@@ -47,3 +47,14 @@ fn clock_seed() -> u64 {
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(0)
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn numbers_are_in_unit_interval_and_vary() {
+        super::reseed();
+        let draws: Vec<f64> = (0..1000).map(|_| super::next_f64()).collect();
+        assert!(draws.iter().all(|x| (0.0..1.0).contains(x)));
+        assert!(draws.windows(2).all(|w| w[0] != w[1]));
+    }
+}

@@ -1,48 +1,85 @@
-//! Bounds QuickJS's use of the C stack, so that runaway recursion throws
+//! Bounds QuickJS's recursion, so that runaway recursion throws
 //! `RangeError: Maximum call stack size exceeded` instead of trapping.
 //!
 //! QuickJS compares the stack pointer with `JSRuntime::stack_limit` on every
-//! call (and in the parser, `JSON`, regular expressions...). On WASI,
-//! however, QuickJS-ng compiles that limit out: `update_stack_limit` always
-//! stores 0 ("no limit") when `__wasi__` is defined, so
-//! `Runtime::set_max_stack_size` has no effect, and deep recursion runs off
-//! the end of the shadow stack (in linear memory) and traps the instance.
+//! JavaScript call (and in the parser, `JSON`, regular expressions...). On
+//! WASI, however, QuickJS-ng compiles that limit out: `update_stack_limit`
+//! always stores 0 ("no limit") when `__wasi__` is defined, so
+//! `Runtime::set_max_stack_size` has no effect.
 //!
 //! Patching QuickJS would need a `[patch]` of `rquickjs-sys`. Instead this
-//! module writes `stack_limit` itself, at its offset in `JSRuntime`, which is
-//! private to `quickjs.c`. That offset is verified before use: the guard
-//! sets the neighbouring `stack_size` field through the public
+//! module writes `stack_limit` itself, at its offset in `JSRuntime`, a struct
+//! private to `quickjs.c`. The offset is verified before use: the guard sets
+//! the neighbouring `stack_size` field through the public
 //! `JS_SetMaxStackSize` to two probe values and checks that both land at the
 //! expected offset and that the limit reads as WASI's 0. If the layout ever
 //! differs (another rquickjs version), the guard stays off and deep
-//! recursion traps again, as without it.
+//! recursion traps, as it would without it.
 //!
-//! The limit is an address, `__stack_low` (the bottom of the shadow stack,
-//! from the linker) plus [`RESERVE`], so JavaScript may use the whole stack
-//! except the reserve, which stays free for what runs after the check fails
-//! or without checks: building the `RangeError`, Rust natives such as
-//! `console.log`, the component's glue. The stack's size is set in
-//! `build.rs`. QuickJS resets the limit to 0 whenever `JS_UpdateStackTop`
-//! runs, which rquickjs does in `Runtime::execute_pending_job` (this crate
-//! uses `Ctx::execute_pending_job` instead), so [`StackGuard::arm`] sets it
-//! again on entry to every export.
+//! # Two stacks
+//!
+//! In WebAssembly, C code runs on two stacks: the *shadow stack* in linear
+//! memory (what QuickJS's check measures: its `alloca`s and address-taken
+//! locals; size set in `build.rs`) and Wasmtime's *native* stack (the
+//! compiled frames, bounded by the host's `max_wasm_stack`, 512 KiB in
+//! wasmwhisk), whose exhaustion traps ("call stack exhausted"). The guest
+//! cannot see the native stack, so the shadow budget must be small enough
+//! that the native stack is never the one to run out. Measured with
+//! wasmwhisk's 512 KiB native stack, one JavaScript call costs ~270 bytes of
+//! shadow stack and ~600 of native stack (up to ~2.6x through getters,
+//! `Array.prototype.map`, `sort` comparators...): without a limit plain
+//! recursion traps at a depth of ~850, and a 192 KiB budget leaves only 2%
+//! of margin for getter recursion. [`JS_STACK_BUDGET`] = 128 KiB (a quarter
+//! of the native stack) gives plain recursion ~480 frames (getter ~400,
+//! `map` ~140) and keeps at least 1.5x of margin in every case measured. A
+//! host with a larger `max_wasm_stack` can afford a proportionally larger
+//! budget (and then a shadow stack of at least budget + [`RESERVE`]).
+//!
+//! Recursion in C with tiny shadow frames (parsing a 100 000-deep
+//! expression, `JSON.stringify` of a 100 000-deep array) still exhausts the
+//! native stack first and traps: the host then fails the activation.
+//!
+//! # Arming
+//!
+//! The limit is an address: [`JS_STACK_BUDGET`] below the export's frame,
+//! but never lower than `__stack_low` (the bottom of the shadow stack, from
+//! the linker) plus [`RESERVE`]. QuickJS resets it to 0 whenever
+//! `JS_UpdateStackTop` runs, which rquickjs does in
+//! `Runtime::execute_pending_job` (this crate uses `Ctx::execute_pending_job`,
+//! which does not), so [`StackGuard::arm`] sets it again on entry to every
+//! export.
 
 use rquickjs::Ctx;
 
-/// Stack left free below the limit.
-#[cfg_attr(not(target_os = "wasi"), allow(dead_code))]
-pub const RESERVE: usize = 128 * 1024;
+/// Shadow stack JavaScript may use below the export's frame (see above).
+pub const JS_STACK_BUDGET: usize = 128 * 1024;
 
-/// The limit QuickJS enforces natively (where its own check works): only
-/// `cargo check` on the host builds this crate for a non-WASI target.
-#[cfg(not(target_os = "wasi"))]
-const NATIVE_MAX_STACK_SIZE: usize = 512 * 1024;
+/// Shadow stack always left free below the limit, for what runs after the
+/// check failed or without checks (building the `RangeError`, Rust natives
+/// like `console.log`).
+#[cfg_attr(not(target_os = "wasi"), allow(dead_code))]
+pub const RESERVE: usize = 64 * 1024;
 
 /// Access to `JSRuntime::stack_limit`, when its offset checked out.
 #[derive(Clone, Copy)]
 pub struct StackGuard {
     #[cfg(target_os = "wasi")]
     limit: Option<std::ptr::NonNull<usize>>,
+}
+
+/// An address in the caller's frame: where the stack is now.
+#[cfg(target_os = "wasi")]
+#[inline(never)]
+fn current_stack_pointer() -> usize {
+    let marker = 0u8;
+    std::hint::black_box(&marker) as *const u8 as usize
+}
+
+/// The limit for JavaScript entered at `sp`.
+#[cfg(target_os = "wasi")]
+fn limit_below(sp: usize) -> usize {
+    sp.saturating_sub(JS_STACK_BUDGET)
+        .max(layout::stack_low() + RESERVE)
 }
 
 #[cfg(target_os = "wasi")]
@@ -99,13 +136,14 @@ impl StackGuard {
         StackGuard { limit }
     }
 
-    /// Lets QuickJS enforce its own limit.
+    /// Lets QuickJS enforce its own limit (only `cargo check` on the host
+    /// builds this crate for a target other than WASI).
     #[cfg(not(target_os = "wasi"))]
     pub fn install(ctx: &Ctx<'_>) -> Self {
         // SAFETY: the runtime of a live context.
         unsafe {
             let rt = rquickjs::qjs::JS_GetRuntime(ctx.as_raw().as_ptr());
-            rquickjs::qjs::JS_SetMaxStackSize(rt, NATIVE_MAX_STACK_SIZE as _);
+            rquickjs::qjs::JS_SetMaxStackSize(rt, JS_STACK_BUDGET as _);
         }
         StackGuard {}
     }
@@ -116,7 +154,11 @@ impl StackGuard {
         if let Some(limit) = self.limit {
             // SAFETY: `limit` points at `stack_limit` of the engine's
             // runtime, which lives as long as the instance.
-            unsafe { limit.as_ptr().write_volatile(layout::stack_low() + RESERVE) };
+            unsafe {
+                limit
+                    .as_ptr()
+                    .write_volatile(limit_below(current_stack_pointer()))
+            };
         }
     }
 }
