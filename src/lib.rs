@@ -29,7 +29,10 @@
 pub mod action;
 pub mod bench;
 pub mod cli;
+pub mod config;
 pub mod engine;
+pub mod pool;
+pub mod protocol;
 pub mod runtimes;
 pub mod sandbox;
 

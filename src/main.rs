@@ -31,6 +31,22 @@ enum Command {
         #[command(subcommand)]
         which: BenchCommand,
     },
+    /// The configuration (docs/configuration.md).
+    Config {
+        #[command(subcommand)]
+        which: ConfigCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ConfigCommand {
+    /// Print the effective configuration as TOML: defaults, then the file,
+    /// then `WASMWHISK_*` variables, then flags.
+    Print {
+        /// The configuration file (else `$WASMWHISK_CONFIG`; else none).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
 }
 
 #[derive(clap::Args, Debug)]
@@ -85,6 +101,7 @@ fn main() -> ExitCode {
 }
 
 fn dispatch(cli: Cli) -> Result<u8> {
+    let explicit_data_dir = cli.data_dir.clone();
     let data_dir = cli::data_dir(cli.data_dir);
     match cli.command {
         Command::Run(args) => {
@@ -120,6 +137,20 @@ fn dispatch(cli: Cli) -> Result<u8> {
             which: BenchCommand::Sandbox(args),
         } => {
             wasmwhisk::bench::sandbox::run(&data_dir, args)?;
+            Ok(0)
+        }
+        Command::Config {
+            which: ConfigCommand::Print { config },
+        } => {
+            let flags = wasmwhisk::config::Flags {
+                config,
+                data_dir: explicit_data_dir,
+                ..Default::default()
+            };
+            let mut effective = wasmwhisk::config::Config::load(&flags)?;
+            let data_dir = effective.invoker.data_dir.take();
+            effective.invoker.data_dir = Some(cli::data_dir(data_dir));
+            print!("{}", effective.to_toml_string()?);
             Ok(0)
         }
     }

@@ -56,7 +56,15 @@ pub fn execute(engine: &Arc<Engine>, options: &RunOptions) -> Result<RunReport> 
         .to_string();
     let prepared = match kind {
         ActionKind::Wasm => engine.prepare_wasm(&code)?.0,
-        ActionKind::Js => engine.prepare_runtime(kind)?,
+        ActionKind::Js => {
+            if !engine.runtime_is_cached(kind) {
+                eprintln!(
+                    "wasmwhisk: preparing the {kind} runtime for this data dir \
+                     (pre-initializing and compiling, once; a few seconds)…"
+                );
+            }
+            engine.prepare_runtime(kind)?
+        }
     };
     let mut sandbox = engine.instantiate(&prepared, options.limits.memory_mb)?;
     let init_code = if kind.has_runtime() { code } else { Vec::new() };

@@ -106,6 +106,12 @@ impl CompileCache {
         )
     }
 
+    /// True when an artifact and its checksum exist for `key` (not verified).
+    pub fn contains(&self, key: &CacheKey) -> bool {
+        let (artifact, sum) = self.paths(key);
+        artifact.exists() && sum.exists()
+    }
+
     /// Loads the component for `key` if a verified artifact exists.
     pub fn load(&self, engine: &wasmtime::Engine, key: &CacheKey) -> Option<Component> {
         let (artifact, sum) = self.paths(key);

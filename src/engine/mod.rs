@@ -214,6 +214,16 @@ impl Engine {
         Ok(prepared)
     }
 
+    /// True when the runtime of `kind` is prepared in memory or on disk, so
+    /// [`Engine::prepare_runtime`] will not take seconds.
+    pub fn runtime_is_cached(&self, kind: ActionKind) -> bool {
+        let Some(wasm) = runtimes::component(kind) else {
+            return false;
+        };
+        let key = self.cache.key(&format!("runtime-{kind}-preinit"), wasm);
+        self.remembered(&key).is_some() || self.cache.contains(&key)
+    }
+
     /// Checks imports against the grants and the exports against the world.
     pub(crate) fn link(
         &self,
