@@ -21,6 +21,7 @@ const GUEST_PACKAGES: &[&str] = &[
     "misbehave",
     "sockets",
     "not-an-action",
+    "bigmem",
 ];
 
 /// Environment variables of the outer cargo that must not leak into the

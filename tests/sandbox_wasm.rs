@@ -329,3 +329,49 @@ fn init_env_is_visible_to_the_action() {
         ctx.activation_id.as_str()
     );
 }
+
+#[test]
+fn a_memory_bomb_at_instantiation_is_the_actions_fault() {
+    use wasmwhisk::sandbox::SandboxError;
+    let big = prepare("bigmem");
+    assert!(big.initial_memory_bytes >= 300 << 20);
+    let engine = engine();
+    // Under its 256 MB limit it cannot even start: a developer error.
+    match engine.instantiate(&big, 256) {
+        Err(e @ SandboxError::MemoryLimit { .. }) => {
+            assert_eq!(
+                e.response().error_message(),
+                Some(messages::MEMORY_EXHAUSTED)
+            );
+            assert_eq!(e.response().status, ResponseStatus::ActionDeveloperError);
+        }
+        other => panic!("expected MemoryLimit, got {other:?}"),
+    }
+    // With 512 MB it runs.
+    let lim = wasmwhisk::ActionLimits {
+        memory_mb: 512,
+        ..limits(5_000)
+    };
+    let report = run_once(&big, "", json!({"i": 7}), &lim);
+    assert_eq!(report.response.result, json!({"byte": 0}));
+    still_serves();
+}
+
+#[test]
+fn a_component_larger_than_any_sandbox_is_refused_at_deploy() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let small = wasmwhisk::Engine::new(
+        wasmwhisk::EngineConfig {
+            max_memory_mb: 256,
+            ..wasmwhisk::EngineConfig::small()
+        },
+        dir.path(),
+    )
+    .expect("engine");
+    match small.prepare_wasm(&guest("bigmem")) {
+        Err(e @ PrepareError::Limits(_)) => {
+            assert!(e.to_string().contains("at most 256 MiB"), "{e}")
+        }
+        other => panic!("expected Limits, got {other:?}"),
+    }
+}

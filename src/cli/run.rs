@@ -66,7 +66,21 @@ pub fn execute(engine: &Arc<Engine>, options: &RunOptions) -> Result<RunReport> 
             engine.prepare_runtime(kind)?
         }
     };
-    let mut sandbox = engine.instantiate(&prepared, options.limits.memory_mb)?;
+    let mut sandbox = match engine.instantiate(&prepared, options.limits.memory_mb) {
+        Ok(sandbox) => sandbox,
+        Err(error) => {
+            return Ok(RunReport {
+                response: error.response(),
+                logs: vec![crate::sandbox::logs::format_line(
+                    std::time::SystemTime::now(),
+                    crate::sandbox::logs::LogStream::Stderr,
+                    &error.to_string(),
+                )],
+                start: std::time::SystemTime::now(),
+                duration: std::time::Duration::ZERO,
+            });
+        }
+    };
     let init_code = if kind.has_runtime() { code } else { Vec::new() };
     let activation_id = new_activation_id();
     let context = ActivationContext {

@@ -53,6 +53,9 @@ pub enum PrepareError {
     /// A valid component that is not an action or asks for too much.
     #[error(transparent)]
     World(#[from] WorldError),
+    /// It needs more than any sandbox may have (memory, memories, tables).
+    #[error("the component exceeds the sandbox limits: {0}")]
+    Limits(String),
     /// The host failed (disk, pre-initialization of a runtime).
     #[error("internal error: {0:#}")]
     Internal(anyhow::Error),
@@ -66,6 +69,9 @@ pub struct Prepared {
     pub kind: ActionKind,
     /// The cache key of the compiled code.
     pub key: CacheKey,
+    /// Bytes of linear memory the component needs before it runs (its
+    /// largest memory's initial size).
+    pub initial_memory_bytes: u64,
 }
 
 impl std::fmt::Debug for Prepared {
@@ -176,6 +182,10 @@ impl Engine {
         if !wasmparser_is_component(code) {
             return Err(PrepareError::InvalidWasm(describe_non_component(code)));
         }
+        if !self.cache.contains(&key) {
+            // Before spending a compile on it; a cached artifact passed this.
+            self.check_initial_memory(code)?;
+        }
         let (component, outcome) = self
             .cache
             .get_or_compile(&self.wasmtime, &key, || Ok(code.to_vec()))
@@ -232,15 +242,87 @@ impl Engine {
         key: CacheKey,
     ) -> Result<Prepared, PrepareError> {
         world::check_imports(&self.wasmtime, &component)?;
+        let initial_memory_bytes = self.check_resources(&component)?;
         let instance_pre = self
             .linker
             .instantiate_pre(&component)
             .map_err(|e| WorldError::NotAnAction(format!("{e:#}")))?;
         let pre =
             ActionPre::new(instance_pre).map_err(|e| WorldError::NotAnAction(format!("{e:#}")))?;
-        Ok(Prepared { pre, kind, key })
+        Ok(Prepared {
+            pre,
+            kind,
+            key,
+            initial_memory_bytes,
+        })
+    }
+
+    /// Before compiling: refuses a component whose memory starts above what
+    /// any sandbox may have (the largest initial size over its core modules).
+    fn check_initial_memory(&self, code: &[u8]) -> Result<(), PrepareError> {
+        let mut pages: u64 = 0;
+        for payload in wasmparser::Parser::new(0).parse_all(code) {
+            let payload = payload.map_err(|e| PrepareError::InvalidWasm(e.to_string()))?;
+            if let wasmparser::Payload::MemorySection(memories) = payload {
+                for memory in memories {
+                    let memory = memory.map_err(|e| PrepareError::InvalidWasm(e.to_string()))?;
+                    pages = pages.max(memory.initial);
+                }
+            }
+        }
+        let initial = pages.saturating_mul(WASM_PAGE);
+        let max = self.config.max_memory_mb.saturating_mul(1 << 20);
+        if initial > max {
+            return Err(PrepareError::Limits(format!(
+                "its linear memory starts at {} MiB; a sandbox may have at most {} MiB",
+                initial >> 20,
+                max >> 20
+            )));
+        }
+        Ok(())
+    }
+
+    /// Rejects a component that could never be instantiated here, with the
+    /// reason; returns its initial memory in bytes.
+    fn check_resources(&self, component: &Component) -> Result<u64, PrepareError> {
+        let Some(needs) = component.resources_required() else {
+            return Ok(0);
+        };
+        let initial = needs
+            .max_initial_memory_size
+            .unwrap_or(0)
+            .saturating_mul(WASM_PAGE);
+        let max = self.config.max_memory_mb.saturating_mul(1 << 20);
+        if initial > max {
+            return Err(PrepareError::Limits(format!(
+                "its linear memory starts at {} MiB; a sandbox may have at most {} MiB",
+                initial >> 20,
+                max >> 20
+            )));
+        }
+        if needs.num_memories > MAX_MEMORIES {
+            return Err(PrepareError::Limits(format!(
+                "it has {} linear memories; at most {MAX_MEMORIES} are allowed",
+                needs.num_memories
+            )));
+        }
+        if let Some(table) = needs.max_initial_table_size
+            && table > MAX_TABLE_ELEMENTS
+        {
+            return Err(PrepareError::Limits(format!(
+                "a table starts with {table} elements; at most {MAX_TABLE_ELEMENTS} are allowed"
+            )));
+        }
+        Ok(initial)
     }
 }
+
+/// Bytes in a Wasm page.
+const WASM_PAGE: u64 = 64 << 10;
+/// Linear memories one component may define.
+const MAX_MEMORIES: u32 = 2;
+/// Elements a table may start with (the pooling allocator's slot size).
+const MAX_TABLE_ELEMENTS: u64 = 20_000;
 
 /// Fiber stacks in the pool: only pre-initialization calls Wasm
 /// asynchronously (wizer's API is async); activations are synchronous.
@@ -279,8 +361,9 @@ fn wasmtime_config(config: &EngineConfig) -> Result<wasmtime::Config> {
         .max_unused_warm_slots(config.max_unused_warm_slots)
         .linear_memory_keep_resident(config.linear_memory_keep_resident)
         .max_core_instances_per_component(16)
-        .max_memories_per_component(2)
-        .max_tables_per_component(16);
+        .max_memories_per_component(MAX_MEMORIES)
+        .max_tables_per_component(16)
+        .table_elements(MAX_TABLE_ELEMENTS as usize);
     let mut wasm = wasmtime::Config::new();
     wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
         .memory_init_cow(true)

@@ -43,13 +43,36 @@ use logs::LogStream;
 pub use outcome::{ActivationResponse, ResponseStatus, messages};
 use state::SandboxState;
 
-/// Why a sandbox could not be created. A system error: the invoker's fault
-/// or its capacity, never the action's.
+/// Why a sandbox could not be created.
 #[derive(Debug, thiserror::Error)]
 pub enum SandboxError {
-    /// Instantiation failed (pool exhausted, initial memory over the limit, ...).
+    /// The component's memory starts above the action's memory limit: the
+    /// action's fault (a developer error, "exhausted its memory").
+    #[error(
+        "the action needs {needed_mb} MiB of memory before it runs, above its limit of {limit_mb} MiB"
+    )]
+    MemoryLimit {
+        /// The initial memory the component needs, MiB.
+        needed_mb: u64,
+        /// The action's limit, MiB.
+        limit_mb: u64,
+    },
+    /// Instantiation failed for a reason of ours (pool exhausted, ...): a
+    /// system error.
     #[error("could not instantiate the sandbox: {0}")]
     Instantiate(String),
+}
+
+impl SandboxError {
+    /// The first activation's response for this failure.
+    pub fn response(&self) -> ActivationResponse {
+        match self {
+            SandboxError::MemoryLimit { .. } => {
+                ActivationResponse::developer_error(messages::MEMORY_EXHAUSTED)
+            }
+            SandboxError::Instantiate(_) => ActivationResponse::whisk_error(self.to_string()),
+        }
+    }
 }
 
 /// Where a sandbox is in its life.
@@ -122,6 +145,12 @@ impl Engine {
         }
         .memory_bytes()
         .min(self.config().max_memory_bytes());
+        if prepared.initial_memory_bytes > limit as u64 {
+            return Err(SandboxError::MemoryLimit {
+                needed_mb: prepared.initial_memory_bytes.div_ceil(1 << 20),
+                limit_mb: (limit as u64) >> 20,
+            });
+        }
         let mut store = Store::new(self.wasmtime(), SandboxState::new(limit));
         store.limiter(|state| &mut state.limiter);
         store.epoch_deadline_callback(|ctx| {
@@ -131,10 +160,16 @@ impl Engine {
             })
         });
         store.set_epoch_deadline(1);
-        let action = prepared
-            .pre
-            .instantiate(&mut store)
-            .map_err(|e| SandboxError::Instantiate(format!("{e:#}")))?;
+        let action = prepared.pre.instantiate(&mut store).map_err(|e| {
+            if store.data().limiter.exceeded {
+                SandboxError::MemoryLimit {
+                    needed_mb: prepared.initial_memory_bytes.div_ceil(1 << 20),
+                    limit_mb: (limit as u64) >> 20,
+                }
+            } else {
+                SandboxError::Instantiate(format!("{e:#}"))
+            }
+        })?;
         Ok(Sandbox {
             store,
             action,
