@@ -375,3 +375,39 @@ fn a_component_larger_than_any_sandbox_is_refused_at_deploy() {
         other => panic!("expected Limits, got {other:?}"),
     }
 }
+
+#[test]
+fn concurrent_activations_on_many_threads_share_one_engine() {
+    // Eight threads at once, each mixing warm runs, a timeout and a trap: the
+    // epoch ticker (counting runs in flight) and the pool serve them all.
+    let guest = prepare("misbehave");
+    let threads: Vec<_> = (0..8)
+        .map(|t| {
+            let guest = guest.clone();
+            std::thread::spawn(move || {
+                let lim = limits(300);
+                let mut sandbox = start(&guest, "", Vec::new(), &lim).expect("init");
+                for i in 0..50 {
+                    let report = sandbox.run(&context(), &object(json!({"t": t, "i": i})), &lim);
+                    assert_eq!(report.response.result["count"], i + 1);
+                }
+                let spin = run_once(&guest, "", json!({"do": "loop"}), &lim);
+                assert_eq!(
+                    spin.response.error_message(),
+                    Some("The action exceeded its time limits of 300 milliseconds.")
+                );
+                let trap = run_once(&guest, "", json!({"do": "trap"}), &lim);
+                assert_eq!(trap.response.error_message(), Some(messages::ABNORMAL_RUN));
+                let report = sandbox.run(&context(), &object(json!({})), &lim);
+                assert_eq!(
+                    report.response.result["count"], 51,
+                    "the warm sandbox kept its state"
+                );
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().expect("thread");
+    }
+    still_serves();
+}
