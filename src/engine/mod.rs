@@ -270,7 +270,11 @@ impl Engine {
                 }
             }
         }
-        let initial = pages.saturating_mul(WASM_PAGE);
+        self.check_initial_bytes(pages.saturating_mul(WASM_PAGE))
+    }
+
+    /// Refuses an initial memory above what any sandbox may have.
+    fn check_initial_bytes(&self, initial: u64) -> Result<(), PrepareError> {
         let max = self.config.max_memory_mb.saturating_mul(1 << 20);
         if initial > max {
             return Err(PrepareError::Limits(format!(
@@ -292,14 +296,7 @@ impl Engine {
             .max_initial_memory_size
             .unwrap_or(0)
             .saturating_mul(WASM_PAGE);
-        let max = self.config.max_memory_mb.saturating_mul(1 << 20);
-        if initial > max {
-            return Err(PrepareError::Limits(format!(
-                "its linear memory starts at {} MiB; a sandbox may have at most {} MiB",
-                initial >> 20,
-                max >> 20
-            )));
-        }
+        self.check_initial_bytes(initial)?;
         if needs.num_memories > MAX_MEMORIES {
             return Err(PrepareError::Limits(format!(
                 "it has {} linear memories; at most {MAX_MEMORIES} are allowed",

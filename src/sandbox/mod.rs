@@ -299,7 +299,8 @@ impl Sandbox {
             self.store.data().logs.start(limits.log_bytes());
         }
         self.logs_open = false;
-        let params_text = Value::Object(params.clone()).to_string();
+        // A map of JSON values always serializes; the fallback is unreachable in practice.
+        let params_text = serde_json::to_string(params).unwrap_or_else(|_| "{}".to_string());
         let activation = wit::Activation {
             activation_id: context.activation_id.clone(),
             namespace: context.namespace.clone(),
