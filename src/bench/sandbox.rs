@@ -17,7 +17,7 @@ use serde_json::{Map, Value, json};
 use super::stats::{Samples, human, machine, pss_kib};
 use crate::action::{ActionKind, ActionLimits, ActivationContext, InitArgs};
 use crate::engine::{Engine, EngineConfig, Prepared};
-use crate::sandbox::Sandbox;
+use crate::sandbox::{AsyncSandbox, Sandbox};
 
 /// The Rust hello example, built from `examples/hello-rust`.
 const HELLO_RUST: &[u8] = include_bytes!(concat!(env!("WASMWHISK_GUESTS"), "/hello_rust.wasm"));
@@ -285,6 +285,30 @@ pub fn run(data_dir: &Path, args: SandboxBenchArgs) -> Result<()> {
             target,
         });
     }
+
+    // The same warm run from async code: a hop to Tokio's blocking pool and back.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let mut offloaded = AsyncSandbox::new(warm(&engine, &hello, "", &limits)?);
+    let offload_samples = runtime.block_on(async {
+        let mut samples = Vec::with_capacity(n * 10);
+        for _ in 0..n * 10 {
+            let t = Instant::now();
+            let report = offloaded.run(context(), params(), limits).await;
+            samples.push(t.elapsed());
+            if !report.response.is_success() {
+                return Err(anyhow::anyhow!("{:?}", report.response));
+            }
+        }
+        Ok(samples)
+    })?;
+    rows.push(Row {
+        what: "warm run, Rust hello, from async code (AsyncSandbox: spawn_blocking hop)",
+        samples: Samples::new(offload_samples),
+        target: "",
+    });
 
     // How far past its deadline a spinning action is stopped.
     let spin_limits = ActionLimits {

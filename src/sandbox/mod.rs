@@ -26,6 +26,7 @@
 //! a `Sandbox` is `Send`.
 
 pub mod logs;
+pub mod offload;
 pub mod outcome;
 pub mod state;
 
@@ -40,6 +41,7 @@ use crate::engine::world::Action;
 use crate::engine::world::wasmwhisk::action::types as wit;
 use crate::engine::{Engine, Prepared};
 use logs::LogStream;
+pub use offload::AsyncSandbox;
 pub use outcome::{ActivationResponse, ResponseStatus, messages};
 use state::SandboxState;
 
