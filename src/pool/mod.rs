@@ -10,10 +10,13 @@
 //! - [`prewarm`]: stem cell arithmetic — initial count, backfill, the
 //!   `reactive` block OpenWhisk's FPC invoker drops, expiry, retry guard;
 //! - [`health`]: the invoker's health FSM and its memory report;
+//! - [`queue`]: the port sandboxes pull activations from (OpenWhisk's
+//!   `FetchActivation`), and its in-process implementation;
 //! - [`slot`]: the vocabulary shared by the above.
 
 pub mod health;
 pub mod prewarm;
+pub mod queue;
 pub mod slot;
 pub mod state;
 

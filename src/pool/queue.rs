@@ -1,0 +1,203 @@
+//! Where sandboxes pull their activations: OpenWhisk's `FetchActivation`
+//! (reference §2.3) as a port, and its in-process implementation.
+//!
+//! In OpenWhisk a container asks its action's queue for the next activation
+//! and the queue long-polls for at most a second before answering "none";
+//! an idle container therefore re-polls about once a second until
+//! `pause-grace` pauses it. [`ActivationQueue`] is that contract. The cluster
+//! implements it with a JetStream work queue per action (an activation is
+//! acked only once its record is stored); standalone mode and tests use
+//! [`LocalQueue`], a per-action FIFO in memory.
+//!
+//! Delivery is at-least-once: a pulled activation is *in flight* until the
+//! puller says it is [`done`](ActivationQueue::done) (its record is stored)
+//! or hands it back with [`redeliver`](ActivationQueue::redeliver) (its
+//! sandbox could not run it), which puts it at the front for another sandbox.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+use super::slot::WarmKey;
+
+/// Identifies one delivery of an activation, for [`ActivationQueue::done`]
+/// and [`ActivationQueue::redeliver`].
+pub type DeliveryId = u64;
+
+/// One pulled activation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pulled<M> {
+    /// The activation message.
+    pub message: M,
+    /// This delivery.
+    pub delivery: DeliveryId,
+}
+
+/// Why the queue could not answer.
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    /// The transport is unavailable (retry later).
+    #[error("the activation queue is unavailable: {0}")]
+    Unavailable(String),
+    /// `done`/`redeliver` named a delivery that is not in flight.
+    #[error("delivery {0} is not in flight")]
+    UnknownDelivery(DeliveryId),
+}
+
+/// The port a sandbox pulls from.
+#[async_trait::async_trait]
+pub trait ActivationQueue<M>: Send + Sync {
+    /// The next activation of `action`, waiting at most `wait`; `None` when
+    /// none came (poll again, or pause when idle long enough).
+    async fn pull(&self, action: &WarmKey, wait: Duration)
+    -> Result<Option<Pulled<M>>, QueueError>;
+
+    /// The activation's record is stored: it is finished.
+    async fn done(&self, action: &WarmKey, delivery: DeliveryId) -> Result<(), QueueError>;
+
+    /// The puller could not run it: deliver it again, first, to another puller.
+    async fn redeliver(&self, action: &WarmKey, delivery: DeliveryId) -> Result<(), QueueError>;
+}
+
+/// One action's queue. Invariant: a message is in exactly one of `pending`
+/// and `in_flight`.
+#[derive(Debug)]
+struct Lane<M> {
+    state: Mutex<LaneState<M>>,
+    /// Wakes one waiting puller per pushed (or redelivered) message.
+    arrived: Notify,
+}
+
+#[derive(Debug)]
+struct LaneState<M> {
+    pending: VecDeque<(DeliveryId, M)>,
+    in_flight: HashMap<DeliveryId, M>,
+}
+
+/// In-memory per-action FIFO queues.
+#[derive(Debug)]
+pub struct LocalQueue<M> {
+    lanes: Mutex<HashMap<WarmKey, Arc<Lane<M>>>>,
+    next_delivery: Mutex<DeliveryId>,
+}
+
+impl<M> Default for LocalQueue<M> {
+    fn default() -> Self {
+        LocalQueue {
+            lanes: Mutex::new(HashMap::new()),
+            next_delivery: Mutex::new(1),
+        }
+    }
+}
+
+/// Locks a mutex held only for short, non-`await`ing sections; a poisoned
+/// lock (a panic elsewhere) still holds consistent data.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl<M: Send + 'static> LocalQueue<M> {
+    /// Empty queues.
+    pub fn new() -> Self {
+        LocalQueue::default()
+    }
+
+    fn lane(&self, action: &WarmKey) -> Arc<Lane<M>> {
+        lock(&self.lanes)
+            .entry(action.clone())
+            .or_insert_with(|| {
+                Arc::new(Lane {
+                    state: Mutex::new(LaneState {
+                        pending: VecDeque::new(),
+                        in_flight: HashMap::new(),
+                    }),
+                    arrived: Notify::new(),
+                })
+            })
+            .clone()
+    }
+
+    /// Enqueues an activation of `action`; returns its delivery id.
+    pub fn push(&self, action: &WarmKey, message: M) -> DeliveryId {
+        let delivery = {
+            let mut next = lock(&self.next_delivery);
+            let id = *next;
+            *next += 1;
+            id
+        };
+        let lane = self.lane(action);
+        lock(&lane.state).pending.push_back((delivery, message));
+        lane.arrived.notify_one();
+        delivery
+    }
+
+    /// Activations of `action` waiting, and in flight.
+    pub fn depth(&self, action: &WarmKey) -> (usize, usize) {
+        let lane = self.lane(action);
+        let state = lock(&lane.state);
+        (state.pending.len(), state.in_flight.len())
+    }
+
+    fn take(lane: &Lane<M>) -> Option<Pulled<M>>
+    where
+        M: Clone,
+    {
+        let mut state = lock(&lane.state);
+        let (delivery, message) = state.pending.pop_front()?;
+        state.in_flight.insert(delivery, message.clone());
+        Some(Pulled { message, delivery })
+    }
+}
+
+#[async_trait::async_trait]
+impl<M: Clone + Send + Sync + 'static> ActivationQueue<M> for LocalQueue<M> {
+    async fn pull(
+        &self,
+        action: &WarmKey,
+        wait: Duration,
+    ) -> Result<Option<Pulled<M>>, QueueError> {
+        let lane = self.lane(action);
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            // Register interest before looking, so a push between the look
+            // and the wait is not missed.
+            let arrived = lane.arrived.notified();
+            tokio::pin!(arrived);
+            arrived.as_mut().enable();
+            if let Some(pulled) = Self::take(&lane) {
+                return Ok(Some(pulled));
+            }
+            if tokio::time::timeout_at(deadline, arrived).await.is_err() {
+                return Ok(None);
+            }
+        }
+    }
+
+    async fn done(&self, action: &WarmKey, delivery: DeliveryId) -> Result<(), QueueError> {
+        let lane = self.lane(action);
+        let removed = lock(&lane.state).in_flight.remove(&delivery);
+        removed
+            .map(|_| ())
+            .ok_or(QueueError::UnknownDelivery(delivery))
+    }
+
+    async fn redeliver(&self, action: &WarmKey, delivery: DeliveryId) -> Result<(), QueueError> {
+        let lane = self.lane(action);
+        {
+            let mut state = lock(&lane.state);
+            let message = state
+                .in_flight
+                .remove(&delivery)
+                .ok_or(QueueError::UnknownDelivery(delivery))?;
+            state.pending.push_front((delivery, message));
+        }
+        lane.arrived.notify_one();
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+#[path = "queue_tests.rs"]
+mod tests;

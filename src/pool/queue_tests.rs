@@ -1,0 +1,142 @@
+//! The in-process queue's contract, with Tokio's paused clock.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::*;
+
+fn key(action: &str) -> WarmKey {
+    WarmKey {
+        invocation_namespace: "guest".into(),
+        action: format!("guest/{action}"),
+        revision: "1-a".into(),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_empty_pull_waits_its_time_then_answers_none() {
+    let queue: LocalQueue<u32> = LocalQueue::new();
+    let started = tokio::time::Instant::now();
+    let pulled = queue
+        .pull(&key("a"), Duration::from_secs(1))
+        .await
+        .expect("pull");
+    assert_eq!(pulled, None);
+    assert_eq!(started.elapsed(), Duration::from_secs(1));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_push_wakes_a_waiting_puller_in_fifo_order() {
+    let queue: Arc<LocalQueue<u32>> = Arc::new(LocalQueue::new());
+    let waiter = {
+        let queue = queue.clone();
+        tokio::spawn(async move { queue.pull(&key("a"), Duration::from_secs(1)).await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let first = queue.push(&key("a"), 1);
+    queue.push(&key("a"), 2);
+    let pulled = waiter
+        .await
+        .expect("join")
+        .expect("pull")
+        .expect("a message");
+    assert_eq!(
+        pulled,
+        Pulled {
+            message: 1,
+            delivery: first
+        }
+    );
+    let second = queue.pull(&key("a"), Duration::ZERO).await.expect("pull");
+    assert_eq!(second.map(|p| p.message), Some(2));
+    assert_eq!(queue.depth(&key("a")), (0, 2));
+}
+
+#[tokio::test(start_paused = true)]
+async fn actions_are_isolated() {
+    let queue: LocalQueue<u32> = LocalQueue::new();
+    queue.push(&key("a"), 1);
+    assert_eq!(
+        queue
+            .pull(&key("b"), Duration::from_millis(10))
+            .await
+            .expect("pull"),
+        None
+    );
+    let mut other_rev = key("a");
+    other_rev.revision = "2-b".into();
+    assert_eq!(
+        queue.pull(&other_rev, Duration::ZERO).await.expect("pull"),
+        None
+    );
+    assert!(
+        queue
+            .pull(&key("a"), Duration::ZERO)
+            .await
+            .expect("pull")
+            .is_some()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn done_finishes_and_redeliver_puts_it_first_again() {
+    let queue: LocalQueue<u32> = LocalQueue::new();
+    queue.push(&key("a"), 1);
+    queue.push(&key("a"), 2);
+    let one = queue
+        .pull(&key("a"), Duration::ZERO)
+        .await
+        .expect("pull")
+        .expect("one");
+    queue
+        .redeliver(&key("a"), one.delivery)
+        .await
+        .expect("redeliver");
+    let again = queue
+        .pull(&key("a"), Duration::ZERO)
+        .await
+        .expect("pull")
+        .expect("again");
+    assert_eq!(again, one, "the same delivery, before message 2");
+    queue.done(&key("a"), again.delivery).await.expect("done");
+    assert!(matches!(
+        queue.done(&key("a"), again.delivery).await,
+        Err(QueueError::UnknownDelivery(_))
+    ));
+    assert_eq!(queue.depth(&key("a")), (1, 0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn many_pullers_each_get_a_different_message_and_none_is_lost() {
+    let queue: Arc<LocalQueue<u32>> = Arc::new(LocalQueue::new());
+    let pullers: Vec<_> = (0..8)
+        .map(|_| {
+            let queue = queue.clone();
+            tokio::spawn(async move {
+                let mut got = Vec::new();
+                while let Some(p) = queue
+                    .pull(&key("a"), Duration::from_secs(1))
+                    .await
+                    .expect("pull")
+                {
+                    queue.done(&key("a"), p.delivery).await.expect("done");
+                    got.push(p.message);
+                }
+                got
+            })
+        })
+        .collect();
+    for i in 0..100 {
+        queue.push(&key("a"), i);
+        if i % 10 == 0 {
+            tokio::task::yield_now().await;
+        }
+    }
+    let mut all = Vec::new();
+    for puller in pullers {
+        all.extend(puller.await.expect("join"));
+    }
+    all.sort_unstable();
+    assert_eq!(all, (0..100).collect::<Vec<_>>());
+    assert_eq!(queue.depth(&key("a")), (0, 0));
+}
