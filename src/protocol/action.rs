@@ -249,8 +249,7 @@ mod tests {
     #[test]
     fn code_action_round_trips() {
         let v = nodejs_metadata_json();
-        let meta: WhiskActionMetaData = serde_json::from_value(v.clone()).unwrap();
-        assert_eq!(serde_json::to_value(&meta).unwrap(), v);
+        let meta: WhiskActionMetaData = crate::protocol::fixtures::round_trip(&v);
         assert!(meta.is_executable());
         assert_eq!(meta.exec.kind(), "nodejs:20");
         assert_eq!(meta.annotation("exec"), Some(&json!("nodejs:20")));
@@ -269,8 +268,7 @@ mod tests {
             "version": "1.2.3", "publish": true, "annotations": [], "updated": 5,
             "binding": "other/bound"
         });
-        let meta: WhiskActionMetaData = serde_json::from_value(v.clone()).unwrap();
-        assert_eq!(serde_json::to_value(&meta).unwrap(), v);
+        let meta: WhiskActionMetaData = crate::protocol::fixtures::round_trip(&v);
         assert!(meta.exec.is_blackbox());
         assert_eq!(meta.limits.instances, Some(2));
     }
@@ -284,8 +282,7 @@ mod tests {
                                          "concurrency": 1},
             "version": "0.0.1", "publish": false, "annotations": [], "updated": 0
         });
-        let meta: WhiskActionMetaData = serde_json::from_value(v.clone()).unwrap();
-        assert_eq!(serde_json::to_value(&meta).unwrap(), v);
+        let meta: WhiskActionMetaData = crate::protocol::fixtures::round_trip(&v);
         assert!(!meta.is_executable());
         let ExecMetaData::Sequence { components } = &meta.exec else {
             panic!("not a sequence");

@@ -198,8 +198,7 @@ mod tests {
     #[test]
     fn minimal_activation_message_round_trips() {
         let v = activation_message_json();
-        let msg: ActivationMessage = serde_json::from_value(v.clone()).unwrap();
-        assert_eq!(serde_json::to_value(&msg).unwrap(), v);
+        let msg: ActivationMessage = crate::protocol::fixtures::round_trip(&v);
         assert_eq!(msg.action.to_string(), "guest/hello@0.0.1");
         assert_eq!(msg.user.authkey.api_key(), Some("uuid-1:key-1"));
         assert_eq!(msg.root_controller_index.as_str(), "0");
@@ -215,8 +214,7 @@ mod tests {
         v["cause"] = json!("fedcba9876543210fedcba9876543210");
         v["traceContext"] = json!({"traceparent": "00-abc-def-01"});
         v["revision"] = json!(null);
-        let msg: ActivationMessage = serde_json::from_value(v.clone()).unwrap();
-        assert_eq!(serde_json::to_value(&msg).unwrap(), v);
+        let msg: ActivationMessage = crate::protocol::fixtures::round_trip(&v);
         assert!(msg.caused_by_sequence());
         assert!(msg.revision.is_empty());
     }
@@ -249,8 +247,7 @@ mod tests {
             "warmedContainerKeepingCount": 1, "warmedContainerKeepingTimeout": "60 minutes",
             "maxActionInstances": 10
         });
-        let id: Identity = serde_json::from_value(v.clone()).unwrap();
-        assert_eq!(serde_json::to_value(&id).unwrap(), v);
+        let id: Identity = crate::protocol::fixtures::round_trip(&v);
         assert_eq!(id.limits.max_payload_size, Some(ByteSize::from_mb(1)));
         assert_eq!(id.rights.len(), 4);
     }

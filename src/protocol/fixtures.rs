@@ -91,3 +91,13 @@ pub(crate) fn whisk_activation_json() -> Value {
         "duration": 50
     })
 }
+
+/// Reads `v` as a `T`, checks it writes back to the same JSON, returns it.
+pub(crate) fn round_trip<T>(v: &Value) -> T
+where
+    T: serde::de::DeserializeOwned + serde::Serialize,
+{
+    let parsed: T = serde_json::from_value(v.clone()).expect("reads");
+    assert_eq!(serde_json::to_value(&parsed).expect("writes"), *v);
+    parsed
+}

@@ -399,13 +399,11 @@ mod tests {
     #[test]
     fn fqn_object_round_trips_with_optional_fields_omitted() {
         let v = json!({"path": "ns", "name": "act"});
-        let fqn: FullyQualifiedEntityName = serde_json::from_value(v.clone()).unwrap();
-        assert_eq!(serde_json::to_value(&fqn).unwrap(), v);
+        let fqn: FullyQualifiedEntityName = crate::protocol::fixtures::round_trip(&v);
         assert_eq!(fqn.version(), None);
 
         let v = json!({"path": "ns/pkg", "name": "act", "version": "0.0.3", "binding": "other/b"});
-        let fqn: FullyQualifiedEntityName = serde_json::from_value(v.clone()).unwrap();
-        assert_eq!(serde_json::to_value(&fqn).unwrap(), v);
+        let fqn: FullyQualifiedEntityName = crate::protocol::fixtures::round_trip(&v);
         assert_eq!(fqn.namespace().as_str(), "ns");
         assert_eq!(fqn.package().map(EntityName::as_str), Some("pkg"));
         assert_eq!(fqn.as_string_without_version(), "ns/pkg/act");

@@ -118,8 +118,7 @@ mod tests {
             {"key": "b", "value": {"x": true}, "init": true},
             {"key": "c", "value": "s3cr3t", "encryption": "aes-256"}
         ]);
-        let p: Parameters = serde_json::from_value(v.clone()).unwrap();
-        assert_eq!(serde_json::to_value(&p).unwrap(), v);
+        let p: Parameters = crate::protocol::fixtures::round_trip(&v);
         assert_eq!(p.init_keys().collect::<Vec<_>>(), ["b"]);
         // `"init": false` is read and not written back.
         let p: Parameters =

@@ -168,15 +168,13 @@ mod tests {
     #[test]
     fn resource_message_round_trips() {
         let v = report_json();
-        let r: InvokerResourceMessage = serde_json::from_value(v.clone()).unwrap();
-        assert_eq!(serde_json::to_value(&r).unwrap(), v);
+        let r: InvokerResourceMessage = crate::protocol::fixtures::round_trip(&v);
         assert!(r.is_usable() && r.accepts_namespace("anyone"));
 
         let v = json!({"status": "unhealthy", "freeMemory": -128, "busyMemory": 0,
                        "inProgressMemory": 512, "tags": ["gpu", "edge"],
                        "dedicatedNamespaces": ["ns1"]});
-        let r: InvokerResourceMessage = serde_json::from_value(v.clone()).unwrap();
-        assert_eq!(serde_json::to_value(&r).unwrap(), v);
+        let r: InvokerResourceMessage = crate::protocol::fixtures::round_trip(&v);
         assert!(!r.is_usable());
         assert!(r.accepts_namespace("ns1") && !r.accepts_namespace("ns2"));
         let mut reordered = r.clone();
@@ -225,12 +223,10 @@ mod tests {
     #[test]
     fn scheduler_values_round_trip() {
         let v = json!({"host": "10.0.0.5", "rpcPort": 13001, "pekkoPort": 25520});
-        let e: SchedulerEndpoints = serde_json::from_value(v.clone()).unwrap();
-        assert_eq!(serde_json::to_value(&e).unwrap(), v);
+        let e: SchedulerEndpoints = crate::protocol::fixtures::round_trip(&v);
         assert_eq!(e.rpc_endpoint(), "10.0.0.5:13001");
 
         let v = json!({"sid": {"asString": "0"}, "queueSize": 3, "endpoints": v});
-        let s: SchedulerStates = serde_json::from_value(v.clone()).unwrap();
-        assert_eq!(serde_json::to_value(&s).unwrap(), v);
+        crate::protocol::fixtures::round_trip::<SchedulerStates>(&v);
     }
 }
