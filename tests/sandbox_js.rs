@@ -229,3 +229,26 @@ fn ow_environment_is_visible() {
     assert_eq!(report.response.result["ns"], "guest");
     assert_eq!(report.response.result["init"], "yes");
 }
+
+#[test]
+fn a_long_set_timeout_is_stopped_at_the_deadline() {
+    let js = js_runtime();
+    let lim = limits(300);
+    let code =
+        "async function main() { await new Promise(r => setTimeout(r, 3600 * 1000)); return {}; }";
+    let mut sandbox = start(&js, code, Vec::new(), &lim).expect("init");
+    let started = Instant::now();
+    let report = sandbox.run(&context(), &object(json!({})), &lim);
+    let took = started.elapsed();
+    assert_eq!(report.response.status, ResponseStatus::ActionDeveloperError);
+    assert!(
+        took < Duration::from_millis(2_000),
+        "slept past its deadline: {took:?}"
+    );
+    // A short timer inside the limit resolves.
+    let code =
+        "async function main() { await new Promise(r => setTimeout(r, 20)); return { ok: true }; }";
+    let report = run_once(&js, code, json!({}), &lim);
+    assert_eq!(report.response.result, json!({"ok": true}));
+    still_serves();
+}

@@ -411,3 +411,30 @@ fn concurrent_activations_on_many_threads_share_one_engine() {
     }
     still_serves();
 }
+
+#[test]
+fn a_sleep_past_the_deadline_is_stopped_at_the_deadline() {
+    let guest = prepare("misbehave");
+    let lim = limits(200);
+    let mut sandbox = start(&guest, "", Vec::new(), &lim).expect("init");
+    let started = Instant::now();
+    let report = sandbox.run(
+        &context(),
+        &object(json!({"do": "sleep", "ms": 5_000})),
+        &lim,
+    );
+    let took = started.elapsed();
+    assert_eq!(
+        report.response.error_message(),
+        Some("The action exceeded its time limits of 200 milliseconds.")
+    );
+    assert!(
+        took < Duration::from_millis(2_000),
+        "slept past its deadline: {took:?}"
+    );
+    // A short sleep inside the limit still works.
+    let mut sandbox = start(&guest, "", Vec::new(), &lim).expect("init");
+    let report = sandbox.run(&context(), &object(json!({"do": "sleep", "ms": 20})), &lim);
+    assert_eq!(report.response.result, json!({"slept": 20}));
+    still_serves();
+}

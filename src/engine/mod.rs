@@ -105,6 +105,7 @@ impl Engine {
             .context("creating the Wasmtime engine (is enough virtual address space available?)")?;
         let mut linker = Linker::new(&wasmtime);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        world::bound_sleeps(&mut linker)?;
         // The world's types interface has no functions; define it empty.
         linker.instance(world::TYPES_INTERFACE)?;
         let cache = CompileCache::open(cache_dir, &wasmtime)?;

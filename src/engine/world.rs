@@ -6,11 +6,26 @@
 //! filesystem has no preopened directory, so it reaches nothing. Sockets,
 //! HTTP and anything else are refused when the action is deployed, with the
 //! import named in the error.
+//!
+//! Deadlines: epoch interruption only stops Wasm code, not a host call. The
+//! one host call that can block is a clock poll (a sleep; `setTimeout`), so
+//! [`bound_sleeps`] replaces the monotonic clock's `subscribe-*` functions
+//! with ones that never wait past the running activation's deadline; the
+//! next epoch check after waking then stops it.
 
 wasmtime::component::bindgen!({
     path: "wit",
     world: "action",
 });
+
+use std::time::{Duration, Instant};
+
+use wasmtime::StoreContextMut;
+use wasmtime::component::Linker;
+use wasmtime_wasi::clocks::WasiClocksView;
+use wasmtime_wasi::p2::bindings::clocks::monotonic_clock::Host as _;
+
+use crate::sandbox::state::SandboxState;
 
 /// Import prefixes granted to actions, with what they give.
 pub const GRANTED: &[(&str, &str)] = &[
@@ -47,6 +62,55 @@ pub enum WorldError {
     NotAnAction(String),
 }
 
+/// The monotonic-clock interface as wasmtime-wasi 48 links it.
+const MONOTONIC_CLOCK: &str = "wasi:clocks/monotonic-clock@0.2.12";
+
+/// How long past the deadline a clamped sleep may end (the epoch check
+/// right after it reports the timeout).
+const SLEEP_SLACK: Duration = Duration::from_millis(1);
+
+/// Nanoseconds to sleep: `requested`, but never past `deadline` (+ slack).
+fn clamp_sleep(requested_nanos: u64, deadline: Option<Instant>) -> u64 {
+    match deadline {
+        Some(deadline) => {
+            let left = deadline.saturating_duration_since(Instant::now()) + SLEEP_SLACK;
+            requested_nanos.min(u64::try_from(left.as_nanos()).unwrap_or(u64::MAX))
+        }
+        None => requested_nanos,
+    }
+}
+
+/// Replaces the monotonic clock's `subscribe-duration` and `subscribe-instant`
+/// in `linker` (which must already hold WASI) with deadline-bounded ones.
+pub fn bound_sleeps(linker: &mut Linker<SandboxState>) -> wasmtime::Result<()> {
+    linker.allow_shadowing(true);
+    let mut clock = linker.instance(MONOTONIC_CLOCK)?;
+    clock.func_wrap(
+        "subscribe-duration",
+        |mut store: StoreContextMut<'_, SandboxState>, (nanos,): (u64,)| {
+            let nanos = clamp_sleep(nanos, store.data().deadline);
+            store
+                .data_mut()
+                .clocks()
+                .subscribe_duration(nanos)
+                .map(|p| (p,))
+        },
+    )?;
+    clock.func_wrap(
+        "subscribe-instant",
+        |mut store: StoreContextMut<'_, SandboxState>, (when,): (u64,)| {
+            let deadline = store.data().deadline;
+            let mut clocks = store.data_mut().clocks();
+            let nanos = when.saturating_sub(clocks.now()?);
+            clocks
+                .subscribe_duration(clamp_sleep(nanos, deadline))
+                .map(|p| (p,))
+        },
+    )?;
+    linker.allow_shadowing(false);
+    Ok(())
+}
+
 /// Checks every import of `component` against [`GRANTED`].
 pub fn check_imports(
     engine: &wasmtime::Engine,
@@ -61,4 +125,21 @@ pub fn check_imports(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sleeps_end_at_the_deadline() {
+        let soon = Instant::now() + Duration::from_millis(100);
+        let clamped = clamp_sleep(3_600_000_000_000, Some(soon));
+        assert!(clamped <= 101_000_000, "{clamped}");
+        assert!(clamped > 50_000_000, "{clamped}");
+        assert_eq!(clamp_sleep(5, Some(soon)), 5, "a short sleep is untouched");
+        assert_eq!(clamp_sleep(7, None), 7);
+        let past = Instant::now() - Duration::from_millis(5);
+        assert!(clamp_sleep(1_000_000_000, Some(past)) <= 1_000_000);
+    }
 }

@@ -8,6 +8,7 @@
 //! | `fail` | returns the developer error `params.message` |
 //! | `trap` | panics (a Wasm trap) |
 //! | `loop` | spins forever |
+//! | `sleep` | sleeps `params.ms` milliseconds (a WASI clock poll) |
 //! | `grow` | allocates 1 MiB chunks until memory runs out |
 //! | `recurse` | recurses without bound |
 //! | `log` | writes `params.lines` lines of `params.width` bytes to stdout and stderr |
@@ -49,6 +50,11 @@ impl Guest for Misbehave {
             "loop" => loop {
                 std::hint::black_box(());
             },
+            "sleep" => {
+                let ms = params["ms"].as_u64().unwrap_or(1000);
+                std::thread::sleep(std::time::Duration::from_millis(ms));
+                json!({ "slept": ms })
+            }
             "grow" => {
                 let mut chunks: Vec<Vec<u8>> = Vec::new();
                 loop {
