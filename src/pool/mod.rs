@@ -13,12 +13,28 @@
 //! - [`queue`]: the port sandboxes pull activations from (OpenWhisk's
 //!   `FetchActivation`), and its in-process implementation;
 //! - [`slot`]: the vocabulary shared by the above.
+//!
+//! The async layer (see `docs/pool.md`):
+//! - [`invoker`]: the pool actor and its [`PoolHandle`](invoker::PoolHandle);
+//! - [`proxy`]: one task per busy sandbox — pull, init, run, record, pause;
+//! - [`warm`]: paused sandboxes in a moka cache with per-entry expiry;
+//! - [`record`]: activation records and completion acks;
+//! - [`introspect`]: the `GetState` JSON and metrics;
+//! - [`ports`]: the traits the pool talks to the world through, and
+//!   [`local`]: their in-process implementations.
 
 pub mod health;
+pub mod introspect;
+pub mod invoker;
+pub mod local;
+pub mod ports;
 pub mod prewarm;
+pub mod proxy;
 pub mod queue;
+pub mod record;
 pub mod slot;
 pub mod state;
+pub mod warm;
 
 pub use slot::{
     CreationDecision, MemoryReport, PoolAction, PoolCounts, Refusal, Removed, SandboxId, Slot,

@@ -82,6 +82,11 @@ impl<M> PoolState<M> {
         self.slots.get(&id)
     }
 
+    /// Every sandbox and its slot, in no particular order.
+    pub fn slots(&self) -> impl Iterator<Item = (SandboxId, &Slot)> {
+        self.slots.iter().map(|(id, slot)| (*id, slot))
+    }
+
     /// True while disabled / shutting down.
     pub fn is_shutting_down(&self) -> bool {
         self.shutting_down

@@ -59,13 +59,14 @@ pub mod fqn;
 pub mod ids;
 pub mod instance;
 pub mod keys;
+pub mod make;
 pub mod params;
 pub mod record;
 pub mod resource;
 pub mod size;
 
 #[cfg(test)]
-mod fixtures;
+pub(crate) mod fixtures;
 
 pub use action::{ActionLimits, ExecMetaData, WhiskActionMetaData};
 pub use activation::{ActivationMessage, AuthKey, Identity, Namespace, Privilege, UserLimits};

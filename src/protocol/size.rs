@@ -18,7 +18,7 @@ const GB: u64 = 1024 * MB;
 /// A size string that could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ByteSizeError {
-    /// Not `<digits> <unit>` with a unit of B, K[B], M[B] or G[B].
+    /// Not `<digits> <unit>` with a unit of `B`, `K[B]`, `M[B]` or `G[B]`.
     #[error("size '{0}' malformed: expected '<n> <unit>' with unit B, K[B], M[B] or G[B]")]
     Format(String),
     /// A size too large for 64 bits of bytes.

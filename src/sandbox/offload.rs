@@ -7,6 +7,7 @@
 //! `init`/`run` and takes it back afterwards; between activations it is a
 //! plain value owned by its task, costing nothing.
 
+use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 use serde_json::{Map, Value};
@@ -16,27 +17,38 @@ use crate::action::{ActionLimits, ActivationContext, InitArgs};
 
 /// A sandbox driven from async code. `None` inside only after a blocking
 /// task panicked, which loses the sandbox (reported as a whisk error).
+///
+/// A [`Sandbox`] is `Send` but not `Sync` (its WASI context is not); the
+/// mutex makes an `AsyncSandbox` `Sync`, so a task holding `&` to its owner
+/// across an `await` stays `Send`. It is never contended: `init`, `run` and
+/// `into_inner` take `&mut self` and reach the sandbox with `get_mut`, which
+/// does not lock.
 #[derive(Debug)]
 pub struct AsyncSandbox {
-    sandbox: Option<Sandbox>,
+    sandbox: Mutex<Option<Sandbox>>,
 }
 
 impl AsyncSandbox {
     /// Wraps `sandbox`.
     pub fn new(sandbox: Sandbox) -> AsyncSandbox {
         AsyncSandbox {
-            sandbox: Some(sandbox),
+            sandbox: Mutex::new(Some(sandbox)),
         }
     }
 
     /// True when the sandbox is gone or retired: drop this value.
     pub fn is_retired(&self) -> bool {
-        self.sandbox.as_ref().is_none_or(Sandbox::is_retired)
+        let sandbox = self.sandbox.lock().unwrap_or_else(|e| e.into_inner());
+        sandbox.as_ref().is_none_or(Sandbox::is_retired)
     }
 
-    /// The sandbox, when it is still there.
-    pub fn get(&self) -> Option<&Sandbox> {
-        self.sandbox.as_ref()
+    /// The sandbox back, when it is still there.
+    pub fn into_inner(self) -> Option<Sandbox> {
+        self.sandbox.into_inner().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn slot(&mut self) -> &mut Option<Sandbox> {
+        self.sandbox.get_mut().unwrap_or_else(|e| e.into_inner())
     }
 
     /// [`Sandbox::init`] on a blocking thread.
@@ -45,7 +57,7 @@ impl AsyncSandbox {
         args: InitArgs,
         limits: ActionLimits,
     ) -> Result<Duration, InitFailure> {
-        let Some(mut sandbox) = self.sandbox.take() else {
+        let Some(mut sandbox) = self.slot().take() else {
             return Err(lost_init());
         };
         match tokio::task::spawn_blocking(move || {
@@ -55,7 +67,7 @@ impl AsyncSandbox {
         .await
         {
             Ok((sandbox, result)) => {
-                self.sandbox = Some(sandbox);
+                *self.slot() = Some(sandbox);
                 result
             }
             Err(_) => Err(lost_init()),
@@ -69,7 +81,7 @@ impl AsyncSandbox {
         params: Map<String, Value>,
         limits: ActionLimits,
     ) -> RunReport {
-        let Some(mut sandbox) = self.sandbox.take() else {
+        let Some(mut sandbox) = self.slot().take() else {
             return lost_run();
         };
         match tokio::task::spawn_blocking(move || {
@@ -79,7 +91,7 @@ impl AsyncSandbox {
         .await
         {
             Ok((sandbox, report)) => {
-                self.sandbox = Some(sandbox);
+                *self.slot() = Some(sandbox);
                 report
             }
             Err(_) => lost_run(),

@@ -1,0 +1,1218 @@
+//! The pool at work: OpenWhisk's `FunctionPullingContainerPool` and
+//! `InvokerHealthManager` (reference §1, §4.1) as one actor task.
+//!
+//! The actor owns the decisions: [`PoolState`] (which sandbox is in which
+//! pool, memory), [`PrewarmPlanner`] (stem cells), [`InvokerHealth`] (the
+//! health FSM). It owns the idle sandboxes too: ready stem cells in a map,
+//! warmed sandboxes in the moka [`WarmCache`]. Busy sandboxes belong to their
+//! proxy task ([`super::proxy`]), which reports back with [`Event`]s; the
+//! actor never runs Wasm and never waits on a network call, so one creation
+//! message costs it microseconds.
+//!
+//! Timers: one memory-sync tick (`memory-sync-interval`, which also runs the
+//! warm cache's expiry), the prewarm expiration check when a stem cell config
+//! is reactive, and the 5-second disable round while draining. Nothing per
+//! sandbox.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant as TokioInstant;
+
+use super::health::{HealthAction, HealthReport, HealthState, InvokerHealth};
+use super::introspect::{ContainerView, PoolMetrics, TotalContainerPoolState};
+use super::ports::{ActionStore, ActivationStore, ClusterState, ExecutableAction, Messenger};
+use super::prewarm::{
+    DEFAULT_EXPIRATION_LIMIT, ExpiryCheckSchedule, PrewarmPlan, PrewarmPlanner, ReactiveSpec,
+    StemCellSpec, StemCellView,
+};
+use super::proxy::{self, Control, ProxyArgs, Start};
+use super::queue::ActivationQueue;
+use super::slot::{CreationDecision, PoolAction, Refusal, SandboxId, Slot, WarmKey};
+use super::state::PoolState;
+use super::warm::{Keeping, WarmCache, WarmEntry};
+use crate::action::{ActionKind, ActionLimits, ActivationContext, InitArgs};
+use crate::config::Config;
+use crate::engine::Engine;
+use crate::protocol::{
+    ActivationMessage, ContainerCreationAckMessage, ContainerCreationError,
+    ContainerCreationMessage, ContainerDeletionMessage, ContainerKeyKind, EtcdKeys,
+    InvokerInstanceId, InvokerResourceMessage, InvokerState, WhiskActivation,
+};
+use crate::sandbox::{ResponseStatus, Sandbox};
+
+/// The pool's settings, from the configuration (reference §8.1, §2.2).
+#[derive(Clone, Debug)]
+pub struct PoolSettings {
+    /// `user-memory`, MB.
+    pub user_memory_mb: u64,
+    /// `prewarm-promotion`.
+    pub prewarm_promotion: bool,
+    /// `memory-sync-interval`.
+    pub memory_sync_interval: Duration,
+    /// `batch-deletion-size`.
+    pub batch_deletion_size: usize,
+    /// `pause-grace`: a sandbox with no activation for this long pauses.
+    pub pause_grace: Duration,
+    /// `idle-container`: a paused sandbox lives this long before the keep
+    /// decision.
+    pub idle_container: Duration,
+    /// `keeping-duration`: how long a kept sandbox lives on.
+    pub keeping_duration: Duration,
+    /// The longest a pull waits (OpenWhisk's scheduler: 1 s).
+    pub poll_wait: Duration,
+    /// Period of the disable round (OpenWhisk: 5 s).
+    pub disable_retry: Duration,
+    /// The stem cell configs of every runtime.
+    pub stem_cells: Vec<StemCellSpec>,
+    /// `prewarm-max-retry-limit`.
+    pub max_retry_limit: u32,
+    /// `prewarm-expiration-limit`.
+    pub expiration_limit: usize,
+    /// `prewarm-expiration-check-init-delay`.
+    pub expiration_check_init_delay: Duration,
+    /// `prewarm-expiration-check-interval`.
+    pub expiration_check_interval: Duration,
+    /// `prewarm-expiration-check-interval-variance`.
+    pub expiration_check_variance: Duration,
+    /// Pause between two health-test activations while unhealthy.
+    pub health_test_interval: Duration,
+}
+
+impl PoolSettings {
+    /// The settings of `config`.
+    pub fn from_config(config: &Config) -> PoolSettings {
+        let pool = &config.container_pool;
+        let timeouts = &config.container_proxy.timeouts;
+        let mut stem_cells = Vec::new();
+        for kind in [ActionKind::Js, ActionKind::Wasm] {
+            for cell in config.runtimes.stem_cells(kind) {
+                stem_cells.push(StemCellSpec {
+                    kind: kind.as_str().to_string(),
+                    memory_mb: cell.memory.as_mb(),
+                    initial_count: cell.initial_count,
+                    reactive: cell.reactive.as_ref().map(|r| ReactiveSpec {
+                        min_count: r.min_count,
+                        max_count: r.max_count,
+                        ttl: r.ttl,
+                        threshold: r.threshold,
+                        increment: r.increment,
+                    }),
+                });
+            }
+        }
+        PoolSettings {
+            user_memory_mb: pool.user_memory.as_mb(),
+            prewarm_promotion: pool.prewarm_promotion,
+            memory_sync_interval: pool.memory_sync_interval,
+            batch_deletion_size: usize::try_from(pool.batch_deletion_size).unwrap_or(usize::MAX),
+            pause_grace: timeouts.pause_grace,
+            idle_container: timeouts.idle_container,
+            keeping_duration: timeouts.keeping_duration,
+            poll_wait: Duration::from_secs(1),
+            disable_retry: Duration::from_secs(5),
+            stem_cells,
+            max_retry_limit: pool.prewarm_max_retry_limit,
+            expiration_limit: usize::try_from(pool.prewarm_expiration_limit)
+                .unwrap_or(DEFAULT_EXPIRATION_LIMIT),
+            expiration_check_init_delay: pool.prewarm_expiration_check_init_delay,
+            expiration_check_interval: pool.prewarm_expiration_check_interval,
+            expiration_check_variance: pool.prewarm_expiration_check_interval_variance,
+            health_test_interval: Duration::from_millis(100),
+        }
+    }
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        PoolSettings::from_config(&Config::default())
+    }
+}
+
+/// The pool's ports (see [`super::ports`]).
+#[derive(Clone)]
+pub struct PoolPorts {
+    /// Where actions are loaded from.
+    pub actions: Arc<dyn ActionStore>,
+    /// Where activation records go.
+    pub activations: Arc<dyn ActivationStore>,
+    /// Where sandboxes pull activations from.
+    pub queue: Arc<dyn ActivationQueue<ActivationMessage>>,
+    /// Where acks go.
+    pub messenger: Arc<dyn Messenger>,
+    /// Where health and container keys go.
+    pub cluster: Arc<dyn ClusterState>,
+}
+
+/// What the pool's tasks tell the actor.
+#[derive(Debug)]
+pub enum Event {
+    /// A creation message with its loaded action.
+    Create {
+        /// The message.
+        msg: ContainerCreationMessage,
+        /// The action.
+        action: Arc<ExecutableAction>,
+    },
+    /// A deletion message.
+    Delete(ContainerDeletionMessage),
+    /// Enable the invoker.
+    Enable,
+    /// Disable the invoker (drain).
+    Disable,
+    /// Report the state.
+    State(oneshot::Sender<PoolSnapshot>),
+    /// Shut down: drain for at most `grace`, publish `down`.
+    Shutdown {
+        /// How long in-flight activations may take.
+        grace: Duration,
+        /// Answered when done.
+        done: oneshot::Sender<()>,
+    },
+    /// A stem cell was created (or not).
+    StemCell {
+        /// Its id.
+        id: SandboxId,
+        /// The sandbox, or why not.
+        result: Result<Sandbox, String>,
+        /// When it expires.
+        expires: Option<Instant>,
+    },
+    /// `Initialized` / `Resumed`: the proxy pulls.
+    Ready {
+        /// The sandbox.
+        id: SandboxId,
+    },
+    /// `ContainerCreationFailed`.
+    CreationFailed {
+        /// The sandbox.
+        id: SandboxId,
+        /// Why.
+        error: String,
+    },
+    /// `ContainerIsPaused`, with the sandbox handed back.
+    Paused {
+        /// The sandbox.
+        id: SandboxId,
+        /// It, and what it needs to run again.
+        entry: WarmEntry,
+    },
+    /// `ContainerRemoved`.
+    Removed {
+        /// The sandbox.
+        id: SandboxId,
+        /// Backfill stem cells.
+        replace_prewarm: bool,
+    },
+    /// The keep decision of a warmed sandbox whose `idle-container` ran out.
+    KeepDecision {
+        /// The sandbox.
+        id: SandboxId,
+        /// It.
+        entry: WarmEntry,
+        /// Keep it this long more; `None`: remove it.
+        keep: Option<Duration>,
+    },
+    /// An activation's outcome for the health buffer (`false`: system error).
+    Outcome(bool),
+}
+
+/// What every task of the pool shares.
+pub struct Shared {
+    /// The engine.
+    pub engine: Arc<Engine>,
+    /// This invoker.
+    pub invoker: InvokerInstanceId,
+    /// The cluster's keys.
+    pub keys: EtcdKeys,
+    /// The settings.
+    pub settings: PoolSettings,
+    /// The ports.
+    pub ports: PoolPorts,
+    events: mpsc::UnboundedSender<Event>,
+}
+
+impl Shared {
+    /// Tells the actor; after shutdown nobody listens, which is fine.
+    pub fn send(&self, event: Event) {
+        let _ = self.events.send(event);
+    }
+
+    /// Stores a record, retrying a failing store (up to ~30 s) so an
+    /// accepted activation is not lost to a blip.
+    pub async fn store_record(&self, activation: WhiskActivation) {
+        let mut delay = Duration::from_millis(50);
+        for attempt in 1..=10 {
+            match self.ports.activations.store(activation.clone()).await {
+                Ok(()) => return,
+                Err(e) => {
+                    tracing::warn!(activation = %activation.activation_id, attempt, error = %e, "storing the activation failed");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+        tracing::error!(activation = %activation.activation_id, "giving up storing the activation");
+    }
+}
+
+/// A point-in-time view of the pool.
+#[derive(Clone, Debug)]
+pub struct PoolSnapshot {
+    /// OpenWhisk's `GetState` answer.
+    pub state: TotalContainerPoolState,
+    /// Counts and memory per pool.
+    pub metrics: PoolMetrics,
+    /// The health state.
+    pub health: HealthState,
+}
+
+/// The running pool: send it messages.
+#[derive(Clone)]
+pub struct PoolHandle {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for PoolHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PoolHandle")
+            .field("invoker", &self.shared.invoker.instance)
+            .finish()
+    }
+}
+
+/// The fake action schedulers warm invokers up with; dropped unanswered.
+const WARM_UP_ACTION: &str = "whisk.system/warmUp";
+
+impl PoolHandle {
+    /// Starts the pool (within a Tokio runtime): creates the initial stem
+    /// cells and starts the memory sync. The invoker is `Offline` until
+    /// [`PoolHandle::enable`].
+    pub fn start(
+        engine: Arc<Engine>,
+        invoker: InvokerInstanceId,
+        keys: EtcdKeys,
+        settings: PoolSettings,
+        ports: PoolPorts,
+    ) -> PoolHandle {
+        let (events, rx) = mpsc::unbounded_channel();
+        let shared = Arc::new(Shared {
+            engine,
+            invoker,
+            keys,
+            settings,
+            ports,
+            events,
+        });
+        let actor = Actor::new(shared.clone());
+        tokio::spawn(actor.run(rx));
+        PoolHandle { shared }
+    }
+
+    /// What the pool's tasks share.
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// Handles a creation message as OpenWhisk's `ContainerMessageConsumer`
+    /// does: drops the scheduler's warm-up message, loads the action (an
+    /// error acks `DBFetchError`), then hands it to the pool.
+    pub async fn create(&self, msg: ContainerCreationMessage) {
+        if msg.action.as_string_without_version() == WARM_UP_ACTION {
+            return;
+        }
+        match self
+            .shared
+            .ports
+            .actions
+            .get(&msg.action, &msg.revision)
+            .await
+        {
+            Ok(action) => self.shared.send(Event::Create { msg, action }),
+            Err(e) => {
+                let reason = format!("creationId: {}, {e}", msg.creation_id);
+                send_ack(
+                    &self.shared,
+                    &msg,
+                    Some((ContainerCreationError::DBFetchError, reason)),
+                )
+                .await;
+            }
+        }
+    }
+
+    /// Handles a deletion message.
+    pub fn delete(&self, msg: ContainerDeletionMessage) {
+        self.shared.send(Event::Delete(msg));
+    }
+
+    /// Enables the invoker: the health test runs, then it is `up`.
+    pub fn enable(&self) {
+        self.shared.send(Event::Enable);
+    }
+
+    /// Disables the invoker: `down`, refuses creations, drains in batches.
+    pub fn disable(&self) {
+        self.shared.send(Event::Disable);
+    }
+
+    /// The pool's state; `None` once it stopped.
+    pub async fn snapshot(&self) -> Option<PoolSnapshot> {
+        let (tx, rx) = oneshot::channel();
+        self.shared.send(Event::State(tx));
+        rx.await.ok()
+    }
+
+    /// Stops intake, lets in-flight activations finish for at most `grace`,
+    /// publishes `down` and stops the pool.
+    pub async fn shutdown(&self, grace: Duration) {
+        let (done, rx) = oneshot::channel();
+        self.shared.send(Event::Shutdown { grace, done });
+        let _ = rx.await;
+    }
+}
+
+/// Sends the ack of `msg` (success when `error` is `None`).
+async fn send_ack(
+    shared: &Shared,
+    msg: &ContainerCreationMessage,
+    error: Option<(ContainerCreationError, String)>,
+) {
+    let ack = ContainerCreationAckMessage::answer(msg, shared.invoker.clone(), error);
+    if let Err(e) = shared
+        .ports
+        .messenger
+        .creation_ack(&msg.root_scheduler_index, ack)
+        .await
+    {
+        tracing::warn!(creation = %msg.creation_id, error = %e, "sending a creation ack failed");
+    }
+}
+
+struct Actor {
+    shared: Arc<Shared>,
+    state: PoolState<ContainerCreationMessage>,
+    planner: PrewarmPlanner,
+    health: InvokerHealth,
+    stem_cells: HashMap<SandboxId, Sandbox>,
+    proxies: HashMap<SandboxId, Running>,
+    warm: WarmCache,
+    health_test: Option<oneshot::Sender<()>>,
+    publish: watch::Sender<Option<InvokerResourceMessage>>,
+    disabling: bool,
+    shutdown: Option<(TokioInstant, oneshot::Sender<()>)>,
+}
+
+/// A sandbox with a proxy task.
+struct Running {
+    control: mpsc::Sender<Control>,
+    container_id: String,
+    action: Arc<ExecutableAction>,
+}
+
+impl Actor {
+    fn new(shared: Arc<Shared>) -> Actor {
+        let settings = &shared.settings;
+        let (publish, watcher) = watch::channel(None);
+        tokio::spawn(publisher(shared.clone(), watcher));
+        Actor {
+            state: PoolState::new(settings.user_memory_mb, settings.prewarm_promotion),
+            planner: PrewarmPlanner::new(
+                settings.stem_cells.clone(),
+                settings.max_retry_limit,
+                settings.expiration_limit,
+            ),
+            health: InvokerHealth::new(
+                settings.user_memory_mb,
+                shared.invoker.tags.clone(),
+                shared.invoker.dedicated_namespaces.clone(),
+            ),
+            stem_cells: HashMap::new(),
+            proxies: HashMap::new(),
+            warm: WarmCache::new(),
+            health_test: None,
+            publish,
+            disabling: false,
+            shutdown: None,
+            shared,
+        }
+    }
+
+    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Event>) {
+        let settings = self.shared.settings.clone();
+        let plan = self.planner.on_start(&self.view());
+        self.apply(plan);
+        // Publish `down` with the memory before the first enable.
+        self.memory_sync();
+        let mut sync = tokio::time::interval(settings.memory_sync_interval);
+        sync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        sync.tick().await;
+        let schedule = ExpiryCheckSchedule::new(
+            settings.expiration_check_init_delay,
+            settings.expiration_check_interval,
+            settings.expiration_check_variance,
+            random_unit(),
+        );
+        let mut next_check = self
+            .planner
+            .needs_scheduled_check()
+            .then(|| TokioInstant::now() + schedule.init_delay());
+        let mut next_disable: Option<TokioInstant> = None;
+        let far = || TokioInstant::now() + Duration::from_secs(86_400);
+        loop {
+            if self.disabling && next_disable.is_none() {
+                next_disable = Some(TokioInstant::now() + settings.disable_retry);
+            }
+            let shutdown_at = self.shutdown.as_ref().map(|(at, _)| *at);
+            tokio::select! {
+                event = rx.recv() => match event {
+                    Some(event) => self.handle(event),
+                    None => break,
+                },
+                _ = sync.tick() => self.tick(),
+                _ = tokio::time::sleep_until(next_check.unwrap_or_else(far)), if next_check.is_some() => {
+                    self.expiry_check();
+                    next_check = Some(TokioInstant::now() + schedule.period());
+                }
+                _ = tokio::time::sleep_until(next_disable.unwrap_or_else(far)), if next_disable.is_some() => {
+                    next_disable = None;
+                    self.disable_round();
+                }
+                _ = tokio::time::sleep_until(shutdown_at.unwrap_or_else(far)), if shutdown_at.is_some() => {
+                    self.finish_shutdown().await;
+                    return;
+                }
+            }
+            if self.shutdown.is_some() && self.state.drained() {
+                self.finish_shutdown().await;
+                return;
+            }
+        }
+    }
+
+    /// The stem cells as the planner sees them.
+    fn view(&self) -> Vec<StemCellView<'_, SandboxId>> {
+        view(&self.state)
+    }
+}
+
+/// The stem cells of `state` as the planner sees them.
+fn view<M>(state: &PoolState<M>) -> Vec<StemCellView<'_, SandboxId>> {
+    {
+        state
+            .stem_cells()
+            .into_iter()
+            .map(|(id, kind, memory_mb, expires, ready)| StemCellView {
+                id,
+                kind,
+                memory_mb,
+                expires,
+                ready,
+            })
+            .collect()
+    }
+}
+
+impl Actor {
+    fn handle(&mut self, event: Event) {
+        match event {
+            Event::Create { msg, action } => self.create(msg, action),
+            Event::Delete(msg) => self.delete(&msg),
+            Event::Enable => {
+                self.disabling = false;
+                self.state.enable();
+                let actions = self.health.enable();
+                self.health_actions(actions);
+            }
+            Event::Disable => self.disable(),
+            Event::State(tx) => {
+                let _ = tx.send(self.snapshot());
+            }
+            Event::Shutdown { grace, done } => {
+                self.disable();
+                self.shutdown = Some((TokioInstant::now() + grace, done));
+            }
+            Event::StemCell {
+                id,
+                result,
+                expires,
+            } => self.stem_cell_created(id, result, expires),
+            Event::Ready { id } => match self.state.ready(id) {
+                Ok(Some(msg)) => self.ack(msg, None),
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "ready from an unexpected sandbox"),
+            },
+            Event::CreationFailed { id, error } => {
+                if let Some(msg) = self.state.creation_failed(id) {
+                    let reason = format!("creationId: {}, {error}", msg.creation_id);
+                    self.ack(msg, Some((ContainerCreationError::WhiskError, reason)));
+                }
+            }
+            Event::Paused { id, entry } => self.paused(id, entry),
+            Event::Removed {
+                id,
+                replace_prewarm,
+            } => {
+                self.proxies.remove(&id);
+                self.removed(id, replace_prewarm);
+            }
+            Event::KeepDecision { id, entry, keep } => match keep {
+                Some(ttl) if matches!(self.state.slot(id), Some(Slot::Warmed { .. })) => {
+                    let entry = WarmEntry {
+                        kept: true,
+                        ..entry
+                    };
+                    self.warm.insert(id, entry, ttl);
+                }
+                _ => self.destroy_warm(id, entry),
+            },
+            Event::Outcome(ok) => {
+                let actions = self.health.outcome(ok);
+                self.health_actions(actions);
+            }
+        }
+    }
+
+    fn create(&mut self, msg: ContainerCreationMessage, action: Arc<ExecutableAction>) {
+        let kind = proxy::action_kind(&action);
+        let pool_action = PoolAction {
+            key: WarmKey {
+                invocation_namespace: msg.invocation_namespace.clone(),
+                action: msg.action.as_string_without_version(),
+                revision: msg.revision.to_string(),
+            },
+            kind: kind.map_or_else(
+                || action.meta.exec.kind().to_string(),
+                |k| k.as_str().to_string(),
+            ),
+            memory_mb: action.meta.limits.memory,
+            executable: kind.is_some() && action.meta.is_executable(),
+        };
+        let kept = msg.clone();
+        let mut decision = self.state.create(&pool_action, msg);
+        loop {
+            match decision {
+                CreationDecision::Refuse(refusal) => {
+                    self.refuse(refusal, kept, &pool_action);
+                    return;
+                }
+                CreationDecision::Warm { id } => match self.warm.take(id) {
+                    Some(entry) => {
+                        self.unregister_warmed(&entry);
+                        self.spawn_proxy(
+                            id,
+                            entry.action,
+                            pool_action.key,
+                            Start::Warm(entry.sandbox),
+                            entry.keeping,
+                            entry.container_id,
+                        );
+                        return;
+                    }
+                    None => {
+                        // Lost between the pool's books and the cache:
+                        // OpenWhisk's `ResumeFailed`, retried normally.
+                        match self.state.retry_after_resume_failed(id, &pool_action) {
+                            Some(next) => decision = next,
+                            None => return,
+                        }
+                    }
+                },
+                CreationDecision::Prewarm {
+                    id,
+                    replacement,
+                    evict,
+                } => {
+                    self.evict(evict);
+                    let memory_mb = match self.state.slot(id) {
+                        Some(Slot::InProgress { memory_mb, .. }) => *memory_mb,
+                        _ => pool_action.memory_mb,
+                    };
+                    self.create_stem_cell(replacement, &pool_action.kind, memory_mb);
+                    match self.stem_cells.remove(&id) {
+                        Some(mut sandbox) => {
+                            sandbox.set_memory_limit(pool_action.memory_mb);
+                            let container_id = self.container_id(id);
+                            self.spawn_proxy(
+                                id,
+                                action,
+                                pool_action.key,
+                                Start::Prewarmed(sandbox),
+                                Keeping::default(),
+                                container_id,
+                            );
+                        }
+                        None => {
+                            let container_id = self.container_id(id);
+                            self.spawn_proxy(
+                                id,
+                                action,
+                                pool_action.key,
+                                Start::Cold,
+                                Keeping::default(),
+                                container_id,
+                            );
+                        }
+                    }
+                    return;
+                }
+                CreationDecision::Cold { id, evict } => {
+                    self.evict(evict);
+                    self.planner
+                        .on_cold_start(&pool_action.kind, pool_action.memory_mb);
+                    let container_id = self.container_id(id);
+                    self.spawn_proxy(
+                        id,
+                        action,
+                        pool_action.key,
+                        Start::Cold,
+                        Keeping::default(),
+                        container_id,
+                    );
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Answers a creation the pool cannot take (reference §1.2).
+    fn refuse(&mut self, refusal: Refusal, msg: ContainerCreationMessage, action: &PoolAction) {
+        let invoker = self.shared.invoker.instance;
+        let creation = &msg.creation_id;
+        let (error, reason) = match refusal {
+            Refusal::ShuttingDown => (
+                ContainerCreationError::ShuttingDownError,
+                format!(
+                    "creationId: {creation}, invoker is shutting down, reschedule {}",
+                    action.key.action
+                ),
+            ),
+            Refusal::NonExecutable => (
+                ContainerCreationError::NonExecutableActionError,
+                format!(
+                    "creationId: {creation}, the action's kind {} cannot run on invoker{invoker}",
+                    action.kind
+                ),
+            ),
+            Refusal::ResourceNotEnough => {
+                self.memory_sync();
+                (
+                    ContainerCreationError::ResourceNotEnoughError,
+                    format!(
+                        "creationId: {creation}, invoker[{invoker}] doesn't have enough resource for container: {}, memory {} MB",
+                        action.key.action, action.memory_mb
+                    ),
+                )
+            }
+        };
+        self.ack(msg, Some((error, reason)));
+    }
+
+    fn container_id(&self, id: SandboxId) -> String {
+        format!("wsk{}_{id}", self.shared.invoker.instance)
+    }
+
+    fn spawn_proxy(
+        &mut self,
+        id: SandboxId,
+        action: Arc<ExecutableAction>,
+        key: WarmKey,
+        start: Start,
+        keeping: Keeping,
+        container_id: String,
+    ) {
+        let (control, rx) = mpsc::channel(1);
+        self.proxies.insert(
+            id,
+            Running {
+                control,
+                container_id: container_id.clone(),
+                action: action.clone(),
+            },
+        );
+        let args = ProxyArgs {
+            id,
+            container_id,
+            action,
+            key,
+            start,
+            keeping,
+        };
+        tokio::spawn(proxy::run(self.shared.clone(), args, rx));
+    }
+
+    fn ack(&self, msg: ContainerCreationMessage, error: Option<(ContainerCreationError, String)>) {
+        let shared = self.shared.clone();
+        tokio::spawn(async move { send_ack(&shared, &msg, error).await });
+    }
+
+    fn create_stem_cell(&mut self, id: SandboxId, kind: &str, memory_mb: u64) {
+        let ttl = self
+            .planner
+            .specs()
+            .iter()
+            .find(|s| s.matches(kind, memory_mb))
+            .and_then(StemCellSpec::ttl);
+        let shared = self.shared.clone();
+        let kind = kind.to_string();
+        tokio::spawn(async move {
+            let engine = shared.engine.clone();
+            let made = tokio::task::spawn_blocking(move || {
+                let kind: ActionKind = kind.parse().map_err(|e| format!("{e}"))?;
+                let prepared = engine.prepare_runtime(kind).map_err(|e| e.to_string())?;
+                engine
+                    .instantiate(&prepared, memory_mb)
+                    .map_err(|e| e.to_string())
+            })
+            .await
+            .unwrap_or_else(|_| Err("the stem cell creation task failed".to_string()));
+            // Tokio's clock, so tests with paused time see stem cells expire.
+            let expires = ttl.and_then(|ttl| TokioInstant::now().into_std().checked_add(ttl));
+            shared.send(Event::StemCell {
+                id,
+                result: made,
+                expires,
+            });
+        });
+    }
+
+    fn apply(&mut self, plan: PrewarmPlan<SandboxId>) {
+        if plan.suppressed > 0 {
+            tracing::warn!(
+                suppressed = plan.suppressed,
+                "stem cell creation keeps failing; not creating more until the next check"
+            );
+        }
+        for id in plan.remove {
+            self.stem_cells.remove(&id);
+            self.state.removed(id);
+        }
+        for create in plan.create {
+            for _ in 0..create.count {
+                let id = self.state.start_prewarm(&create.kind, create.memory_mb);
+                self.create_stem_cell(id, &create.kind, create.memory_mb);
+            }
+        }
+    }
+
+    fn stem_cell_created(
+        &mut self,
+        id: SandboxId,
+        result: Result<Sandbox, String>,
+        expires: Option<Instant>,
+    ) {
+        match result {
+            Ok(sandbox) => {
+                if self.state.ready_to_work(id, expires).is_ok() {
+                    self.planner.on_ready();
+                    self.stem_cells.insert(id, sandbox);
+                }
+            }
+            Err(error) => {
+                tracing::warn!(sandbox = id, %error, "creating a stem cell failed");
+                let removed = self.state.removed(id);
+                if removed.was_starting {
+                    let plan = self.planner.on_create_failed(&view(&self.state));
+                    self.apply(plan);
+                }
+            }
+        }
+    }
+
+    fn paused(&mut self, id: SandboxId, entry: WarmEntry) {
+        self.proxies.remove(&id);
+        match self.state.paused(id, entry.last_used) {
+            Ok(()) => {
+                let ttl = self.shared.settings.idle_container;
+                self.warm.insert(id, entry, ttl);
+            }
+            // Deleted or disabled while it paused: remove it.
+            Err(_) => self.destroy_warm(id, entry),
+        }
+    }
+
+    fn removed(&mut self, id: SandboxId, replace_prewarm: bool) {
+        let removed = self.state.removed(id);
+        if let Some(msg) = removed.unacked {
+            self.ack(
+                msg,
+                Some((
+                    ContainerCreationError::UnknownError,
+                    "ContainerProxy init failed.".to_string(),
+                )),
+            );
+        }
+        let plan = if removed.was_starting {
+            self.planner.on_create_failed(&view(&self.state))
+        } else if replace_prewarm {
+            self.planner.on_removed(&view(&self.state))
+        } else {
+            PrewarmPlan::default()
+        };
+        self.apply(plan);
+    }
+
+    fn unregister_warmed(&self, entry: &WarmEntry) {
+        let fqn = entry.action.meta.fully_qualified_name();
+        if let Ok(key) = self.shared.keys.container(
+            ContainerKeyKind::Warmed,
+            &entry.key.invocation_namespace,
+            &fqn,
+            &entry.action.revision,
+            self.shared.invoker.instance,
+            &entry.container_id,
+        ) {
+            let shared = self.shared.clone();
+            tokio::spawn(async move {
+                if let Err(e) = shared.ports.cluster.delete(&key).await {
+                    tracing::warn!(key, error = %e, "unregistering a warmed container failed");
+                }
+            });
+        }
+    }
+
+    /// Destroys a warmed sandbox already out of the cache.
+    fn destroy_warm(&mut self, id: SandboxId, entry: WarmEntry) {
+        self.unregister_warmed(&entry);
+        drop(entry);
+        self.removed(id, true);
+    }
+
+    fn evict(&mut self, ids: Vec<SandboxId>) {
+        for id in ids {
+            if let Some(entry) = self.warm.take(id) {
+                self.unregister_warmed(&entry);
+            }
+            // Already out of the pool's books (evict did it).
+            self.state.removed(id);
+        }
+    }
+
+    fn delete(&mut self, msg: &ContainerDeletionMessage) {
+        let ids = self.state.delete(
+            &msg.invocation_namespace,
+            &msg.action.as_string_without_version(),
+            &msg.revision.to_string(),
+        );
+        self.shut_down(ids);
+    }
+
+    /// Shuts sandboxes down that the pool moved to disabling.
+    fn shut_down(&mut self, ids: Vec<SandboxId>) {
+        for id in ids {
+            if let Some(entry) = self.warm.take(id) {
+                self.destroy_warm(id, entry);
+            } else if let Some(running) = self.proxies.get(&id) {
+                let _ = running.control.try_send(Control::GracefulShutdown);
+            }
+        }
+    }
+
+    fn disable(&mut self) {
+        let actions = self.health.disable();
+        self.health_actions(actions);
+        self.disabling = true;
+        self.disable_round();
+    }
+
+    fn disable_round(&mut self) {
+        if !self.disabling {
+            return;
+        }
+        let batch = self
+            .state
+            .disable_batch(self.shared.settings.batch_deletion_size);
+        self.shut_down(batch);
+        if self.state.drained() {
+            self.disabling = false;
+        }
+    }
+
+    fn tick(&mut self) {
+        for (id, entry) in self.warm.expired() {
+            self.idle_expired(id, entry);
+        }
+        self.memory_sync();
+    }
+
+    fn memory_sync(&mut self) {
+        let memory = self.state.memory();
+        let actions = self
+            .health
+            .memory(memory.free_mb, memory.busy_mb, memory.in_progress_mb);
+        self.health_actions(actions);
+    }
+
+    /// `idle-container` ran out (or, for a kept one, `keeping-duration`):
+    /// OpenWhisk's `DetermineKeepContainer`.
+    fn idle_expired(&mut self, id: SandboxId, entry: WarmEntry) {
+        if entry.kept || entry.keeping.count == 0 {
+            // Its own warmed key counts, so a keeping count of 0 never keeps.
+            self.destroy_warm(id, entry);
+            return;
+        }
+        let shared = self.shared.clone();
+        let keeping_duration = shared.settings.keeping_duration;
+        let fqn = entry.action.meta.fully_qualified_name();
+        let ns = entry.key.invocation_namespace.clone();
+        let rev = entry.action.revision.clone();
+        tokio::spawn(async move {
+            let live = live_containers(&shared, &ns, &fqn, &rev).await;
+            let keep = match live {
+                Some(n) if n <= entry.keeping.count as usize => {
+                    Some(entry.keeping.timeout.unwrap_or(keeping_duration))
+                }
+                _ => None,
+            };
+            shared.send(Event::KeepDecision { id, entry, keep });
+        });
+    }
+
+    fn expiry_check(&mut self) {
+        let plan = self
+            .planner
+            .on_scheduled_check(&view(&self.state), TokioInstant::now().into_std());
+        self.apply(plan);
+    }
+
+    fn health_actions(&mut self, actions: Vec<HealthAction>) {
+        for action in actions {
+            match action {
+                HealthAction::StartHealthTest => {
+                    if self.health_test.is_none() {
+                        let (stop, stopped) = oneshot::channel();
+                        self.health_test = Some(stop);
+                        tokio::spawn(health_test(self.shared.clone(), stopped));
+                    }
+                }
+                HealthAction::StopHealthTest => {
+                    if let Some(stop) = self.health_test.take() {
+                        let _ = stop.send(());
+                    }
+                }
+                HealthAction::Publish(report) => {
+                    self.publish.send_replace(Some(resource_message(&report)));
+                }
+            }
+        }
+    }
+
+    fn snapshot(&mut self) -> PoolSnapshot {
+        let counts = self.state.counts();
+        let memory = self.state.memory();
+        let mut busy = Vec::new();
+        let mut paused = Vec::new();
+        for (id, running) in &self.proxies {
+            if let Some(Slot::Busy { action } | Slot::Disabling { action }) = self.state.slot(*id) {
+                busy.push(container_view(&running.container_id, action));
+            }
+            let _ = &running.action;
+        }
+        for (id, slot) in self.state.slots() {
+            if let Slot::Warmed { action, .. } = slot {
+                paused.push(container_view(&self.container_id(id), action));
+            }
+        }
+        busy.sort_by(|a, b| a.container_id.cmp(&b.container_id));
+        paused.sort_by(|a, b| a.container_id.cmp(&b.container_id));
+        let state = TotalContainerPoolState::new(
+            counts.prewarmed_by_kind.clone(),
+            counts.in_progress,
+            busy,
+            paused,
+        );
+        let metrics = PoolMetrics::new(&counts, &memory, self.state.warmed_mb());
+        PoolSnapshot {
+            state,
+            metrics,
+            health: self.health.state(),
+        }
+    }
+
+    async fn finish_shutdown(&mut self) {
+        if let Some(stop) = self.health_test.take() {
+            let _ = stop.send(());
+        }
+        for (_, entry) in self.warm.drain() {
+            self.unregister_warmed(&entry);
+        }
+        self.stem_cells.clear();
+        let report = self.health.report();
+        let message = resource_message(&HealthReport {
+            status: HealthState::Offline,
+            ..report
+        });
+        publish_now(&self.shared, &message).await;
+        if let Some((_, done)) = self.shutdown.take() {
+            let _ = done.send(());
+        }
+    }
+}
+
+fn container_view(container_id: &str, action: &PoolAction) -> ContainerView {
+    ContainerView {
+        container_id: container_id.to_string(),
+        namespace: action.key.invocation_namespace.clone(),
+        // OpenWhisk lists the bare action name.
+        action: action
+            .key
+            .action
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_string(),
+        kind: action.kind.clone(),
+    }
+}
+
+/// The live containers of a warmed sandbox's action and revision in the
+/// cluster: live, in-progress and warmed keys (OpenWhisk's count).
+async fn live_containers(
+    shared: &Shared,
+    ns: &str,
+    fqn: &crate::protocol::FullyQualifiedEntityName,
+    rev: &crate::protocol::DocRevision,
+) -> Option<usize> {
+    let mut total = 0;
+    for kind in [ContainerKeyKind::Existing, ContainerKeyKind::Warmed] {
+        let prefix = shared
+            .keys
+            .containers_prefix(kind, ns, fqn, Some(rev))
+            .ok()?;
+        total += shared.ports.cluster.count_prefix(&prefix).await.ok()?;
+    }
+    let in_progress = format!(
+        "{}/in-progress/{ns}/{}/{rev}/",
+        shared.keys.cluster(),
+        fqn.as_string_without_version()
+    );
+    total += shared.ports.cluster.count_prefix(&in_progress).await.ok()?;
+    Some(total)
+}
+
+fn resource_message(report: &HealthReport) -> InvokerResourceMessage {
+    let mb = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+    InvokerResourceMessage {
+        status: match report.status {
+            HealthState::Offline => InvokerState::Offline,
+            HealthState::Unhealthy => InvokerState::Unhealthy,
+            HealthState::Healthy => InvokerState::Healthy,
+        },
+        free_memory: mb(report.free_memory_mb),
+        busy_memory: mb(report.busy_memory_mb),
+        in_progress_memory: mb(report.in_progress_memory_mb),
+        tags: report.tags.clone(),
+        dedicated_namespaces: report.dedicated_namespaces.clone(),
+    }
+}
+
+async fn publish_now(shared: &Shared, message: &InvokerResourceMessage) {
+    let key = shared.keys.invoker(&shared.invoker);
+    match serde_json::to_string(message) {
+        Ok(json) => {
+            if let Err(e) = shared.ports.cluster.put(&key, &json).await {
+                tracing::warn!(key, error = %e, "publishing the invoker's health failed");
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "encoding the invoker's health failed"),
+    }
+}
+
+/// Writes the latest health report; a newer one replaces a pending one.
+async fn publisher(
+    shared: Arc<Shared>,
+    mut reports: watch::Receiver<Option<InvokerResourceMessage>>,
+) {
+    while reports.changed().await.is_ok() {
+        let latest = reports.borrow_and_update().clone();
+        if let Some(message) = latest {
+            publish_now(&shared, &message).await;
+        }
+    }
+}
+
+/// A uniform draw in `[0, 1)` (the expiration check's variance).
+fn random_unit() -> f64 {
+    let mut bytes = [0u8; 4];
+    if getrandom::fill(&mut bytes).is_err() {
+        return 0.5;
+    }
+    f64::from(u32::from_le_bytes(bytes)) / (f64::from(u32::MAX) + 1.0)
+}
+
+/// The health test (reference §4.1): a real cold start of the health-test
+/// action, then test activations in a loop while the invoker is unhealthy.
+/// Each outcome feeds the health buffer; the pool stops it once healthy.
+async fn health_test(shared: Arc<Shared>, mut stop: oneshot::Receiver<()>) {
+    let test = super::health::health_test_action(shared.invoker.instance);
+    let limits = ActionLimits {
+        memory_mb: test.memory_mb,
+        logs_mb: test.logs_mb,
+        ..ActionLimits::default()
+    };
+    let mut sandbox: Option<crate::sandbox::AsyncSandbox> = None;
+    loop {
+        let ok = match sandbox.as_mut() {
+            None => {
+                let engine = shared.engine.clone();
+                let made = tokio::task::spawn_blocking(move || {
+                    let prepared = engine
+                        .prepare_runtime(ActionKind::Js)
+                        .map_err(|e| e.to_string())?;
+                    engine
+                        .instantiate(&prepared, test.memory_mb)
+                        .map_err(|e| e.to_string())
+                })
+                .await
+                .unwrap_or_else(|_| Err("the health test task failed".into()));
+                match made {
+                    Ok(made) => {
+                        let mut made = crate::sandbox::AsyncSandbox::new(made);
+                        let args = InitArgs {
+                            name: test.name.clone(),
+                            main: test.main.to_string(),
+                            code: test.code.as_bytes().to_vec(),
+                            binary: false,
+                            env: Vec::new(),
+                        };
+                        match made.init(args, limits).await {
+                            Ok(_) => {
+                                sandbox = Some(made);
+                                continue;
+                            }
+                            Err(failure) => {
+                                failure.response.status != ResponseStatus::WhiskInternalError
+                            }
+                        }
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "the health test could not start its sandbox");
+                        false
+                    }
+                }
+            }
+            Some(running) => {
+                let context = ActivationContext {
+                    activation_id: crate::action::new_activation_id(),
+                    namespace: test.namespace.to_string(),
+                    action_name: format!("/{}/{}", test.namespace, test.name),
+                    action_version: "0.0.1".into(),
+                    transaction_id: "invokerHealth".into(),
+                    api_key: None,
+                };
+                let report = running.run(context, serde_json::Map::new(), limits).await;
+                if running.is_retired() {
+                    sandbox = None;
+                }
+                report.response.status != ResponseStatus::WhiskInternalError
+            }
+        };
+        shared.send(Event::Outcome(ok));
+        tokio::select! {
+            _ = &mut stop => return,
+            _ = tokio::time::sleep(shared.settings.health_test_interval) => {}
+        }
+    }
+}

@@ -1,0 +1,483 @@
+//! One sandbox at work: OpenWhisk's `FunctionPullingContainerProxy` and its
+//! `ActivationClientProxy` (reference §2.1–§2.4) as one task per busy sandbox.
+//!
+//! ```text
+//!  cold: create ─┐
+//!  prewarm ──────┼─▶ register namespace/ key ─▶ Ready (pool acks) ─▶ pull ◀─────────┐
+//!  warm (resume)─┘                                                   │  activation  │
+//!                                                                    ├─▶ init once, run, record, acks, done
+//!                                                                    │   developer/whisk error ─▶ destroy
+//!                       no activation for pause-grace ───────────────┤
+//!          initialized: unregister namespace/, register warmed/ ─▶ Paused (task ends)
+//!          never ran:   destroy
+//!                       GracefulShutdown (deletion/disable) ─▶ finish the run in hand, destroy
+//! ```
+//!
+//! The task owns its sandbox; Wasm runs on Tokio's blocking pool through
+//! [`AsyncSandbox`], never on an executor thread. A pull waits at most
+//! `poll_wait` (OpenWhisk's scheduler answers an idle long-poll after one
+//! second), so a busy sandbox notices `pause-grace` and shutdown promptly.
+//! When it pauses, the task ends and hands the sandbox to the pool's warm
+//! cache: an idle sandbox has no task and no timer.
+//!
+//! Every pulled activation ends in a stored record and its acks, whatever
+//! happens: a failed `init` is the first activation's developer error (the
+//! scheduler already got its success ack, §2.5); a record the store refuses
+//! is retried, and the delivery is acknowledged to the queue only after.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use serde_json::{Map, Value};
+use tokio::sync::mpsc;
+use tokio::time::Instant as TokioInstant;
+
+use super::invoker::{Event, Shared};
+use super::ports::ExecutableAction;
+use super::queue::Pulled;
+use super::record::{RunTimes, build_activation, completion_acks, logs_to_be_collected};
+use super::slot::{SandboxId, WarmKey};
+use super::warm::{Keeping, WarmEntry};
+use crate::action::{ActionKind, ActionLimits, ActivationContext, InitArgs};
+use crate::protocol::{ActivationMessage, ContainerKeyKind, ExecMetaData, WhiskActivation};
+use crate::sandbox::{AsyncSandbox, Sandbox};
+
+/// A message from the pool to a running proxy.
+#[derive(Debug)]
+pub enum Control {
+    /// Stop pulling, finish the activation in hand, destroy the sandbox
+    /// (deletion, disable, shutdown).
+    GracefulShutdown,
+}
+
+/// How the proxy gets its sandbox.
+#[derive(Debug)]
+pub enum Start {
+    /// Create a new one (cold start).
+    Cold,
+    /// Specialize this stem cell (its `init` runs with the first activation).
+    Prewarmed(Sandbox),
+    /// Resume this warmed, already initialized sandbox.
+    Warm(Sandbox),
+}
+
+/// What a proxy needs to start.
+#[derive(Debug)]
+pub struct ProxyArgs {
+    /// The sandbox's pool id.
+    pub id: SandboxId,
+    /// Its container id (etcd keys, `GetState`).
+    pub container_id: String,
+    /// The action it runs.
+    pub action: Arc<ExecutableAction>,
+    /// The queue it pulls from.
+    pub key: WarmKey,
+    /// Where its sandbox comes from.
+    pub start: Start,
+    /// The namespace limits last seen (kept across pauses).
+    pub keeping: Keeping,
+}
+
+/// How a proxy ended.
+enum End {
+    /// Paused with its sandbox.
+    Pause,
+    /// Destroyed.
+    Remove,
+}
+
+/// The action's limits as a sandbox applies them.
+pub fn sandbox_limits(action: &ExecutableAction) -> ActionLimits {
+    let limits = &action.meta.limits;
+    ActionLimits {
+        timeout: Duration::from_millis(limits.timeout),
+        memory_mb: limits.memory,
+        logs_mb: limits.logs,
+        concurrency: limits.concurrency,
+    }
+}
+
+/// The sandbox kind of an action, if it is one wasmwhisk can run.
+pub fn action_kind(action: &ExecutableAction) -> Option<ActionKind> {
+    match &action.meta.exec {
+        ExecMetaData::Code { kind, .. } => kind.parse().ok(),
+        ExecMetaData::Sequence { .. } => None,
+    }
+}
+
+/// Creates a sandbox for `action` from scratch: a fresh instance of its
+/// component (`wasm`) or of its runtime (a cold stem cell). Blocking.
+pub fn create_sandbox(shared: &Shared, action: &ExecutableAction) -> Result<Sandbox, String> {
+    let engine = &shared.engine;
+    let kind = action_kind(action).ok_or_else(|| "the action's kind cannot run".to_string())?;
+    let prepared = match kind {
+        ActionKind::Wasm => {
+            let key = match action.code_key {
+                Some(key) => key,
+                None => engine.wasm_key(&action.code),
+            };
+            engine
+                .prepare_wasm_keyed(&key, &action.code)
+                .map(|(prepared, _)| prepared)
+        }
+        runtime => engine.prepare_runtime(runtime),
+    }
+    .map_err(|e| e.to_string())?;
+    engine
+        .instantiate(&prepared, action.meta.limits.memory)
+        .map_err(|e| e.to_string())
+}
+
+/// Runs one proxy to its end.
+pub async fn run(shared: Arc<Shared>, args: ProxyArgs, mut control: mpsc::Receiver<Control>) {
+    let ProxyArgs {
+        id,
+        container_id,
+        action,
+        key,
+        start,
+        keeping,
+    } = args;
+    let (sandbox, initialized) = match start {
+        Start::Cold => {
+            let creator = shared.clone();
+            let act = action.clone();
+            match tokio::task::spawn_blocking(move || create_sandbox(&creator, &act)).await {
+                Ok(Ok(sandbox)) => (sandbox, false),
+                Ok(Err(error)) => {
+                    shared.send(Event::CreationFailed { id, error });
+                    shared.send(Event::Removed {
+                        id,
+                        replace_prewarm: true,
+                    });
+                    return;
+                }
+                Err(_) => {
+                    shared.send(Event::CreationFailed {
+                        id,
+                        error: "the sandbox creation task failed".to_string(),
+                    });
+                    shared.send(Event::Removed {
+                        id,
+                        replace_prewarm: true,
+                    });
+                    return;
+                }
+            }
+        }
+        Start::Prewarmed(sandbox) => (sandbox, false),
+        Start::Warm(sandbox) => (sandbox, true),
+    };
+    let mut proxy = Proxy {
+        shared: shared.clone(),
+        id,
+        container_id,
+        action,
+        key,
+        sandbox: AsyncSandbox::new(sandbox),
+        initialized,
+        keeping,
+        last_used: TokioInstant::now().into_std(),
+    };
+    let existing = proxy.container_key(ContainerKeyKind::Existing);
+    if let Some(k) = &existing {
+        proxy.put_key(k).await;
+    }
+    shared.send(Event::Ready { id });
+    let end = proxy.pull_loop(&mut control).await;
+    if let Some(k) = &existing {
+        proxy.delete_key(k).await;
+    }
+    match end {
+        End::Pause => {
+            if let Some(k) = proxy.container_key(ContainerKeyKind::Warmed) {
+                proxy.put_key(&k).await;
+            }
+            match proxy.sandbox.into_inner() {
+                Some(sandbox) => shared.send(Event::Paused {
+                    id,
+                    entry: WarmEntry {
+                        sandbox,
+                        action: proxy.action,
+                        key: proxy.key,
+                        container_id: proxy.container_id,
+                        keeping: proxy.keeping,
+                        last_used: proxy.last_used,
+                        kept: false,
+                    },
+                }),
+                None => shared.send(Event::Removed {
+                    id,
+                    replace_prewarm: true,
+                }),
+            }
+        }
+        End::Remove => {
+            drop(proxy);
+            shared.send(Event::Removed {
+                id,
+                replace_prewarm: true,
+            });
+        }
+    }
+}
+
+struct Proxy {
+    shared: Arc<Shared>,
+    id: SandboxId,
+    container_id: String,
+    action: Arc<ExecutableAction>,
+    key: WarmKey,
+    sandbox: AsyncSandbox,
+    initialized: bool,
+    keeping: Keeping,
+    last_used: Instant,
+}
+
+/// Whether the sandbox survives an activation.
+enum After {
+    Keep,
+    Destroy,
+}
+
+impl Proxy {
+    fn container_key(&self, kind: ContainerKeyKind) -> Option<String> {
+        let fqn = self.action.meta.fully_qualified_name();
+        self.shared
+            .keys
+            .container(
+                kind,
+                &self.key.invocation_namespace,
+                &fqn,
+                &self.action.revision,
+                self.shared.invoker.instance,
+                &self.container_id,
+            )
+            .ok()
+    }
+
+    async fn put_key(&self, key: &str) {
+        if let Err(e) = self.shared.ports.cluster.put(key, "").await {
+            tracing::warn!(sandbox = self.id, key, error = %e, "registering the container failed");
+        }
+    }
+
+    async fn delete_key(&self, key: &str) {
+        if let Err(e) = self.shared.ports.cluster.delete(key).await {
+            tracing::warn!(sandbox = self.id, key, error = %e, "unregistering the container failed");
+        }
+    }
+
+    async fn pull_loop(&mut self, control: &mut mpsc::Receiver<Control>) -> End {
+        let settings = self.shared.settings.clone();
+        let mut idle_since = TokioInstant::now();
+        loop {
+            let idle = idle_since.elapsed();
+            if idle >= settings.pause_grace {
+                // OpenWhisk: a container that never ran is removed, not paused.
+                return if self.initialized {
+                    End::Pause
+                } else {
+                    End::Remove
+                };
+            }
+            let wait = settings.poll_wait.min(settings.pause_grace - idle);
+            let queue = self.shared.ports.queue.clone();
+            tokio::select! {
+                biased;
+                _ = control.recv() => return End::Remove,
+                pulled = queue.pull(&self.key, wait) => match pulled {
+                    Ok(Some(pulled)) => {
+                        let after = self.activate(pulled).await;
+                        idle_since = TokioInstant::now();
+                        self.last_used = idle_since.into_std();
+                        if let After::Destroy = after {
+                            return End::Remove;
+                        }
+                        if let Ok(Control::GracefulShutdown) = control.try_recv() {
+                            return End::Remove;
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::warn!(sandbox = self.id, error = %e, "pulling failed; retrying");
+                        tokio::time::sleep(wait.min(Duration::from_millis(100))).await;
+                    }
+                },
+            }
+        }
+    }
+
+    /// Runs one activation to its stored record; says whether the sandbox
+    /// lives on.
+    async fn activate(&mut self, pulled: Pulled<ActivationMessage>) -> After {
+        let Pulled {
+            message: msg,
+            delivery,
+        } = pulled;
+        let limits = sandbox_limits(&self.action);
+        let user_limits = &msg.user.limits;
+        self.keeping = Keeping {
+            count: user_limits.warmed_container_keeping_count.unwrap_or(0),
+            timeout: user_limits
+                .warmed_container_keeping_timeout
+                .as_deref()
+                .and_then(parse_duration),
+        };
+        let (env, params) = partition(&msg);
+        let mut init = None;
+        let mut after = After::Keep;
+        if !self.initialized {
+            let init_start = SystemTime::now();
+            match self.sandbox.init(self.init_args(env), limits).await {
+                Ok(took) => {
+                    init = Some((init_start, took));
+                    self.initialized = true;
+                }
+                Err(failure) => {
+                    let times = RunTimes {
+                        init: Some((init_start, failure.duration)),
+                        run_start: init_start + failure.duration,
+                        run_duration: Duration::ZERO,
+                    };
+                    let activation = build_activation(
+                        &msg,
+                        &self.action.meta,
+                        &failure.response,
+                        failure.logs,
+                        &times,
+                        limits.timeout,
+                    );
+                    self.finish(&msg, activation, delivery).await;
+                    return After::Destroy;
+                }
+            }
+        }
+        let context = ActivationContext {
+            activation_id: msg.activation_id.as_str().to_string(),
+            namespace: msg.user.namespace.name.clone(),
+            action_name: self
+                .action
+                .meta
+                .fully_qualified_name()
+                .qualified_name_with_leading_slash(),
+            action_version: self.action.meta.version.to_string(),
+            transaction_id: msg.transid.id.clone(),
+            api_key: msg.user.authkey.api_key().map(str::to_string),
+        };
+        let report = self.sandbox.run(context, params, limits).await;
+        if report.response.status.retires_sandbox() || self.sandbox.is_retired() {
+            after = After::Destroy;
+        }
+        let times = RunTimes {
+            init,
+            run_start: report.start,
+            run_duration: report.duration,
+        };
+        let record = build_activation(
+            &msg,
+            &self.action.meta,
+            &report.response,
+            report.logs,
+            &times,
+            limits.timeout,
+        );
+        self.finish(&msg, record, delivery).await;
+        after
+    }
+
+    fn init_args(&self, env: Vec<(String, String)>) -> InitArgs {
+        let (main, binary) = match &self.action.meta.exec {
+            ExecMetaData::Code { main, binary, .. } => {
+                (main.clone().unwrap_or_else(|| "main".into()), *binary)
+            }
+            ExecMetaData::Sequence { .. } => ("main".into(), false),
+        };
+        InitArgs {
+            name: self.action.meta.name.as_str().to_string(),
+            main,
+            code: self.action.code.to_vec(),
+            binary,
+            env,
+        }
+    }
+
+    /// Acks, stores and acknowledges the delivery of a finished activation.
+    async fn finish(&self, msg: &ActivationMessage, activation: WhiskActivation, delivery: u64) {
+        let shared = &self.shared;
+        let system_error = activation.response.is_whisk_error();
+        let logs_collected = logs_to_be_collected(&self.action.meta);
+        // Stored before the acks (OpenWhisk stores after, asynchronously):
+        // whoever gets the result can read the record at once.
+        let acks = completion_acks(&activation, msg, &shared.invoker, logs_collected);
+        shared.store_record(activation).await;
+        for ack in acks {
+            if let Err(e) = shared
+                .ports
+                .messenger
+                .completion(&msg.root_controller_index, ack)
+                .await
+            {
+                tracing::warn!(activation = %msg.activation_id, error = %e, "sending an ack failed");
+            }
+        }
+        if let Err(e) = shared.ports.queue.done(&self.key, delivery).await {
+            tracing::warn!(activation = %msg.activation_id, error = %e, "acknowledging the delivery failed");
+        }
+        shared.send(Event::Outcome(!system_error));
+    }
+}
+
+/// OpenWhisk's `partitionArguments`: parameters named in `initArgs` go to
+/// `init`'s environment, the rest to `run`. A non-object content runs with
+/// no parameters.
+fn partition(msg: &ActivationMessage) -> (Vec<(String, String)>, Map<String, Value>) {
+    let mut params = match &msg.content {
+        Some(Value::Object(map)) => map.clone(),
+        _ => Map::new(),
+    };
+    let mut env = Vec::new();
+    for name in &msg.init_args {
+        if let Some(value) = params.remove(name) {
+            let text = match value {
+                Value::String(s) => s,
+                other => other.to_string(),
+            };
+            env.push((name.clone(), text));
+        }
+    }
+    (env, params)
+}
+
+/// A keeping timeout as the namespace limit writes it (`"10 minutes"`,
+/// `"600 s"`, `"30s"`, or plain milliseconds).
+fn parse_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number.parse().ok()?;
+    let unit = unit.trim().to_ascii_lowercase();
+    let secs = match unit.as_str() {
+        "" | "ms" | "millis" | "milliseconds" => return Some(Duration::from_millis(n)),
+        "s" | "sec" | "second" | "seconds" => n,
+        "m" | "min" | "minute" | "minutes" => n.checked_mul(60)?,
+        "h" | "hour" | "hours" => n.checked_mul(3600)?,
+        _ => return None,
+    };
+    Some(Duration::from_secs(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeping_timeouts_parse_in_openwhisk_units() {
+        assert_eq!(parse_duration("10 minutes"), Some(Duration::from_secs(600)));
+        assert_eq!(parse_duration("30s"), Some(Duration::from_secs(30)));
+        assert_eq!(parse_duration("250"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_duration("soon"), None);
+    }
+}

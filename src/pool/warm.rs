@@ -1,0 +1,252 @@
+//! Warmed (paused) sandboxes, cached in moka.
+//!
+//! A paused sandbox is plain data: no task, no timer, no thread. It sits in
+//! this cache until one of three things happens:
+//! - a creation message for its action takes it back ([`WarmCache::take`]);
+//! - the pool evicts it for room or drains it ([`WarmCache::take`] too, and
+//!   the caller drops it);
+//! - it stays idle for its time to live: `idle-container` first, then, if
+//!   the keep decision kept it, `keeping-duration`. Expiry is per entry
+//!   (moka's [`Expiry`]) and is noticed by the pool's one periodic
+//!   maintenance call ([`WarmCache::expired`]), so ten thousand idle
+//!   sandboxes cost no wake-ups at all. moka's timer wheel has buckets of
+//!   about a second, so an expiry is noticed up to ~1 s late; against
+//!   `idle-container`'s minutes that is noise.
+//!
+//! The pool's [`PoolState`](super::PoolState) stays the single source of
+//! truth for memory and per-action lookup; this cache owns the sandboxes.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use moka::Expiry;
+use moka::notification::RemovalCause;
+use moka::sync::Cache;
+
+use super::ports::ExecutableAction;
+use super::slot::{SandboxId, WarmKey};
+use crate::sandbox::Sandbox;
+
+/// How long a warmed sandbox may be kept after `idle-container`, from its
+/// namespace's limits (`warmedContainerKeepingCount` / `…Timeout`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Keeping {
+    /// Keep it while at most this many containers of the action exist.
+    pub count: u32,
+    /// How long to keep it; `None`: `keeping-duration`.
+    pub timeout: Option<Duration>,
+}
+
+/// A paused sandbox and what it needs to run again.
+#[derive(Debug)]
+pub struct WarmEntry {
+    /// The initialized sandbox.
+    pub sandbox: Sandbox,
+    /// Its action.
+    pub action: Arc<ExecutableAction>,
+    /// Its warm-reuse identity.
+    pub key: WarmKey,
+    /// Its container id (etcd keys, `GetState`).
+    pub container_id: String,
+    /// Its namespace's keeping limits.
+    pub keeping: Keeping,
+    /// When it last ran.
+    pub last_used: Instant,
+    /// True once the keep decision kept it (its second, last, life).
+    pub kept: bool,
+}
+
+/// A cache value: the time to live chosen at insertion, and the entry,
+/// taken out exactly once.
+#[derive(Debug)]
+struct Held {
+    ttl: Duration,
+    entry: Mutex<Option<WarmEntry>>,
+}
+
+impl Held {
+    fn take(&self) -> Option<WarmEntry> {
+        lock(&self.entry).take()
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Each entry expires after its own `ttl`, counted from its insertion.
+struct PerEntry;
+
+impl Expiry<SandboxId, Arc<Held>> for PerEntry {
+    fn expire_after_create(
+        &self,
+        _key: &SandboxId,
+        value: &Arc<Held>,
+        _created_at: std::time::Instant,
+    ) -> Option<Duration> {
+        Some(value.ttl)
+    }
+}
+
+/// The warmed sandboxes of one pool.
+pub struct WarmCache {
+    cache: Cache<SandboxId, Arc<Held>>,
+    expired: Arc<Mutex<Vec<(SandboxId, WarmEntry)>>>,
+}
+
+impl std::fmt::Debug for WarmCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WarmCache")
+            .field("entries", &self.cache.entry_count())
+            .finish()
+    }
+}
+
+impl Default for WarmCache {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl WarmCache {
+    /// An empty cache.
+    pub fn new() -> WarmCache {
+        let expired: Arc<Mutex<Vec<(SandboxId, WarmEntry)>>> = Arc::default();
+        let sink = expired.clone();
+        let cache = Cache::builder()
+            .expire_after(PerEntry)
+            .eviction_listener(move |id: Arc<SandboxId>, held: Arc<Held>, cause| {
+                if cause == RemovalCause::Expired
+                    && let Some(entry) = held.take()
+                {
+                    lock(&sink).push((*id, entry));
+                }
+            })
+            .build();
+        WarmCache { cache, expired }
+    }
+
+    /// Holds `entry` as sandbox `id` for `ttl`.
+    pub fn insert(&self, id: SandboxId, entry: WarmEntry, ttl: Duration) {
+        let held = Arc::new(Held {
+            ttl,
+            entry: Mutex::new(Some(entry)),
+        });
+        self.cache.insert(id, held);
+    }
+
+    /// Takes sandbox `id` out (to resume, evict or drain it).
+    pub fn take(&self, id: SandboxId) -> Option<WarmEntry> {
+        if let Some(held) = self.cache.remove(&id) {
+            return held.take();
+        }
+        // Expired but not yet handed to the pool: still ours to take.
+        let mut expired = lock(&self.expired);
+        let at = expired.iter().position(|(e, _)| *e == id)?;
+        Some(expired.swap_remove(at).1)
+    }
+
+    /// Runs moka's maintenance and returns the entries whose time to live
+    /// ran out since the last call.
+    pub fn expired(&self) -> Vec<(SandboxId, WarmEntry)> {
+        self.cache.run_pending_tasks();
+        std::mem::take(&mut *lock(&self.expired))
+    }
+
+    /// How many sandboxes are held (after pending maintenance).
+    pub fn len(&self) -> u64 {
+        self.cache.run_pending_tasks();
+        self.cache.entry_count()
+    }
+
+    /// True when none is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Takes every held sandbox out (shutdown).
+    pub fn drain(&self) -> Vec<(SandboxId, WarmEntry)> {
+        let ids: Vec<SandboxId> = self.cache.iter().map(|(id, _)| *id).collect();
+        let mut out: Vec<(SandboxId, WarmEntry)> = ids
+            .into_iter()
+            .filter_map(|id| self.take(id).map(|e| (id, e)))
+            .collect();
+        out.append(&mut lock(&self.expired));
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{DocRevision, EntityName, EntityPath, WhiskActionMetaData};
+
+    fn entry() -> Option<WarmEntry> {
+        let engine = crate::engine::Engine::new(
+            crate::engine::EngineConfig {
+                max_sandboxes: 4,
+                ..Default::default()
+            },
+            &std::env::temp_dir().join("wasmwhisk-warm-test-cache"),
+        )
+        .ok()?;
+        let engine = Arc::new(engine);
+        let code = std::fs::read(format!("{}/hello_rust.wasm", env!("WASMWHISK_GUESTS"))).ok()?;
+        let (prepared, _) = engine.prepare_wasm(&code).ok()?;
+        let sandbox = engine.instantiate(&prepared, 128).ok()?;
+        let meta = WhiskActionMetaData::code_action(
+            EntityPath::namespace(EntityName::new("guest").ok()?),
+            EntityName::new("hello").ok()?,
+            "wasm",
+            true,
+            Default::default(),
+        );
+        Some(WarmEntry {
+            sandbox,
+            action: Arc::new(ExecutableAction {
+                meta,
+                revision: DocRevision::new("1-a"),
+                code: code.into(),
+                code_key: None,
+            }),
+            key: WarmKey {
+                invocation_namespace: "guest".into(),
+                action: "guest/hello".into(),
+                revision: "1-a".into(),
+            },
+            container_id: "wsk0_1".into(),
+            keeping: Keeping::default(),
+            last_used: Instant::now(),
+            kept: false,
+        })
+    }
+
+    #[test]
+    fn entries_expire_after_their_own_ttl_and_can_be_taken_before() {
+        let cache = WarmCache::new();
+        let (Some(a), Some(b)) = (entry(), entry()) else {
+            panic!("building test sandboxes failed");
+        };
+        cache.insert(1, a, Duration::from_millis(30));
+        cache.insert(2, b, Duration::from_secs(600));
+        assert_eq!(cache.len(), 2);
+        // moka's timer wheel has ~1 s buckets: expiry is noticed within one.
+        let mut expired = Vec::new();
+        for _ in 0..40 {
+            std::thread::sleep(Duration::from_millis(100));
+            expired = cache.expired();
+            if !expired.is_empty() {
+                break;
+            }
+        }
+        assert_eq!(
+            expired.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
+            vec![1]
+        );
+        assert!(cache.expired().is_empty(), "handed out once");
+        assert!(cache.take(1).is_none());
+        assert!(cache.take(2).is_some());
+        assert!(cache.take(2).is_none());
+        assert!(cache.is_empty());
+    }
+}
