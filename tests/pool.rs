@@ -561,7 +561,8 @@ async fn shutdown_finishes_in_flight_work_and_publishes_down() {
     assert_eq!(f.health().map(|h| h.status), Some(InvokerState::Offline));
 }
 
-/// Waits (in real time: stem cells are made on real threads) until `check`.
+/// Waits until `check`, for at most 120 s of real time (stem cells are made
+/// on real threads; paused Tokio time does not advance while they run).
 async fn until_real(
     f: &Fixture,
     what: &str,
@@ -578,8 +579,7 @@ async fn until_real(
             "timed out waiting until {what}: {:?}",
             snap.metrics
         );
-        std::thread::sleep(Duration::from_millis(2));
-        tokio::task::yield_now().await;
+        tokio::time::sleep(Duration::from_millis(1)).await;
     }
 }
 
@@ -623,4 +623,32 @@ async fn reactive_stem_cells_expire_and_follow_cold_starts() {
     // ...make the next check create min(max(0, 3 / 1 * 1), 3) = 3.
     tokio::time::advance(Duration::from_secs(600)).await;
     until_real(&f, "three stem cells", |m| m.prewarmed == 3).await;
+}
+
+/// `prewarm-container-creation-config`: stem cells start at most
+/// `max-concurrent` per `creation-delay` (paused Tokio time).
+#[tokio::test(start_paused = true)]
+async fn stem_cell_creation_is_throttled_when_configured() {
+    let mut s = settings(1024);
+    s.memory_sync_interval = Duration::from_secs(3600);
+    s.prewarm_throttle = Some((1, Duration::from_secs(5)));
+    s.stem_cells = vec![StemCellSpec {
+        kind: "js".into(),
+        memory_mb: 128,
+        initial_count: 3,
+        reactive: None,
+    }];
+    let t0 = tokio::time::Instant::now();
+    let f = start(s);
+    let first = f.snapshot().await.metrics;
+    assert_eq!(
+        (first.prewarm_starting, first.prewarmed),
+        (3, 0),
+        "queued, counted as starting"
+    );
+    until_real(&f, "all three stem cells", |m| m.prewarmed == 3).await;
+    assert!(
+        tokio::time::Instant::now() - t0 >= Duration::from_secs(15),
+        "one creation per 5 s tick"
+    );
 }

@@ -79,6 +79,9 @@ pub struct PoolSettings {
     pub expiration_check_variance: Duration,
     /// Pause between two health-test activations while unhealthy.
     pub health_test_interval: Duration,
+    /// `prewarm-container-creation-config`: start at most `.0` stem cells
+    /// every `.1`; `None` starts them at once.
+    pub prewarm_throttle: Option<(usize, Duration)>,
 }
 
 impl PoolSettings {
@@ -121,6 +124,14 @@ impl PoolSettings {
             expiration_check_interval: pool.prewarm_expiration_check_interval,
             expiration_check_variance: pool.prewarm_expiration_check_interval_variance,
             health_test_interval: Duration::from_millis(100),
+            prewarm_throttle: pool.prewarm_container_creation_config.as_ref().map(|c| {
+                (
+                    usize::try_from(c.max_concurrent)
+                        .unwrap_or(usize::MAX)
+                        .max(1),
+                    c.creation_delay,
+                )
+            }),
         }
     }
 }
@@ -403,6 +414,9 @@ struct Actor {
     publish: watch::Sender<Option<InvokerResourceMessage>>,
     disabling: bool,
     shutdown: Option<(TokioInstant, oneshot::Sender<()>)>,
+    /// Stem cells waiting for the creation throttle (already prewarm-starting
+    /// in the books, so the planner counts them).
+    prewarm_queue: std::collections::VecDeque<(SandboxId, String, u64)>,
 }
 
 /// A sandbox with a proxy task.
@@ -436,6 +450,7 @@ impl Actor {
             publish,
             disabling: false,
             shutdown: None,
+            prewarm_queue: std::collections::VecDeque::new(),
             shared,
         }
     }
@@ -460,10 +475,17 @@ impl Actor {
             .needs_scheduled_check()
             .then(|| TokioInstant::now() + schedule.init_delay());
         let mut next_disable: Option<TokioInstant> = None;
+        let mut next_prewarm: Option<TokioInstant> = None;
         let far = || TokioInstant::now() + Duration::from_secs(86_400);
         loop {
             if self.disabling && next_disable.is_none() {
                 next_disable = Some(TokioInstant::now() + settings.disable_retry);
+            }
+            if let Some((_, delay)) = settings.prewarm_throttle
+                && !self.prewarm_queue.is_empty()
+                && next_prewarm.is_none()
+            {
+                next_prewarm = Some(TokioInstant::now() + delay);
             }
             let shutdown_at = self.shutdown.as_ref().map(|(at, _)| *at);
             tokio::select! {
@@ -475,6 +497,10 @@ impl Actor {
                 _ = tokio::time::sleep_until(next_check.unwrap_or_else(far)), if next_check.is_some() => {
                     self.expiry_check();
                     next_check = Some(TokioInstant::now() + schedule.period());
+                }
+                _ = tokio::time::sleep_until(next_prewarm.unwrap_or_else(far)), if next_prewarm.is_some() => {
+                    next_prewarm = None;
+                    self.drain_prewarm_queue();
                 }
                 _ = tokio::time::sleep_until(next_disable.unwrap_or_else(far)), if next_disable.is_some() => {
                     next_disable = None;
@@ -630,7 +656,7 @@ impl Actor {
                         Some(Slot::InProgress { memory_mb, .. }) => *memory_mb,
                         _ => pool_action.memory_mb,
                     };
-                    self.create_stem_cell(replacement, &pool_action.kind, memory_mb);
+                    self.start_stem_cell(replacement, &pool_action.kind, memory_mb);
                     match self.stem_cells.remove(&id) {
                         Some(mut sandbox) => {
                             sandbox.set_memory_limit(pool_action.memory_mb);
@@ -748,6 +774,32 @@ impl Actor {
         tokio::spawn(async move { send_ack(&shared, &msg, error).await });
     }
 
+    /// Creates stem cell `id` now, or queues it behind the creation throttle.
+    fn start_stem_cell(&mut self, id: SandboxId, kind: &str, memory_mb: u64) {
+        if self.shared.settings.prewarm_throttle.is_some() {
+            self.prewarm_queue
+                .push_back((id, kind.to_string(), memory_mb));
+        } else {
+            self.create_stem_cell(id, kind, memory_mb);
+        }
+    }
+
+    /// The throttle's tick: start up to its `max-concurrent` queued stem cells.
+    fn drain_prewarm_queue(&mut self) {
+        let Some((max, _)) = self.shared.settings.prewarm_throttle else {
+            return;
+        };
+        for _ in 0..max {
+            let Some((id, kind, memory_mb)) = self.prewarm_queue.pop_front() else {
+                break;
+            };
+            // Removed meanwhile (a plan's removal, a shutdown): skip it.
+            if matches!(self.state.slot(id), Some(Slot::PrewarmStarting { .. })) {
+                self.create_stem_cell(id, &kind, memory_mb);
+            }
+        }
+    }
+
     fn create_stem_cell(&mut self, id: SandboxId, kind: &str, memory_mb: u64) {
         let ttl = self
             .planner
@@ -792,7 +844,7 @@ impl Actor {
         for create in plan.create {
             for _ in 0..create.count {
                 let id = self.state.start_prewarm(&create.kind, create.memory_mb);
-                self.create_stem_cell(id, &create.kind, create.memory_mb);
+                self.start_stem_cell(id, &create.kind, create.memory_mb);
             }
         }
     }
