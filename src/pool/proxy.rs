@@ -474,6 +474,42 @@ mod tests {
     use super::*;
 
     #[test]
+    fn init_args_go_to_init_and_the_rest_to_run() {
+        let meta = crate::protocol::WhiskActionMetaData::code_action(
+            crate::protocol::EntityPath::namespace(
+                crate::protocol::EntityName::new("guest").expect("name"),
+            ),
+            crate::protocol::EntityName::new("a").expect("name"),
+            "js",
+            false,
+            Default::default(),
+        );
+        let mut msg = ActivationMessage::for_action(
+            &meta,
+            crate::protocol::DocRevision::new("1-a"),
+            crate::protocol::Identity::basic("guest", "u", "k"),
+            crate::protocol::ControllerInstanceId::new("0").expect("id"),
+            Some(serde_json::json!({"secret": "s3", "port": 80, "x": 1})),
+            true,
+        );
+        msg.init_args = vec!["secret".into(), "port".into(), "absent".into()];
+        let (env, params) = partition(&msg);
+        assert_eq!(
+            env,
+            vec![("secret".into(), "s3".into()), ("port".into(), "80".into())]
+        );
+        assert_eq!(
+            serde_json::Value::Object(params),
+            serde_json::json!({"x": 1})
+        );
+        msg.content = Some(serde_json::json!([1, 2]));
+        assert!(
+            partition(&msg).1.is_empty(),
+            "non-object content: no params"
+        );
+    }
+
+    #[test]
     fn keeping_timeouts_parse_in_openwhisk_units() {
         assert_eq!(parse_duration("10 minutes"), Some(Duration::from_secs(600)));
         assert_eq!(parse_duration("30s"), Some(Duration::from_secs(30)));
