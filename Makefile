@@ -21,3 +21,4 @@ test: setup
 
 bench: build
 	$${CARGO_TARGET_DIR:-target}/release/wasmwhisk bench sandbox
+	$${CARGO_TARGET_DIR:-target}/release/wasmwhisk bench pool

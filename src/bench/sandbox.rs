@@ -20,7 +20,8 @@ use crate::engine::{Engine, EngineConfig, Prepared};
 use crate::sandbox::{AsyncSandbox, Sandbox};
 
 /// The Rust hello example, built from `examples/hello-rust`.
-const HELLO_RUST: &[u8] = include_bytes!(concat!(env!("WASMWHISK_GUESTS"), "/hello_rust.wasm"));
+pub(super) const HELLO_RUST: &[u8] =
+    include_bytes!(concat!(env!("WASMWHISK_GUESTS"), "/hello_rust.wasm"));
 /// The JS hello example.
 const HELLO_JS: &str = include_str!("../../examples/hello.js");
 /// The 34-line JS example (JSON work, string building).

@@ -30,6 +30,11 @@ impl Samples {
         self.quantile(0.50)
     }
 
+    /// The 90th percentile.
+    pub fn p90(&self) -> Duration {
+        self.quantile(0.90)
+    }
+
     /// The 99th percentile.
     pub fn p99(&self) -> Duration {
         self.quantile(0.99)
@@ -88,9 +93,18 @@ pub fn machine() -> String {
 
 /// Proportional set size of this process, KiB (`/proc/self/smaps_rollup`).
 pub fn pss_kib() -> Option<u64> {
+    rollup_kib("Pss:")
+}
+
+/// Resident set size of this process, KiB (`/proc/self/smaps_rollup`).
+pub fn rss_kib() -> Option<u64> {
+    rollup_kib("Rss:")
+}
+
+fn rollup_kib(field: &str) -> Option<u64> {
     let text = std::fs::read_to_string("/proc/self/smaps_rollup").ok()?;
     text.lines()
-        .find(|l| l.starts_with("Pss:"))
+        .find(|l| l.starts_with(field))
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|kb| kb.parse().ok())
 }
@@ -103,6 +117,7 @@ mod tests {
     fn quantiles_use_nearest_rank() {
         let s = Samples::new((1..=100).rev().map(Duration::from_micros).collect());
         assert_eq!(s.p50(), Duration::from_micros(50));
+        assert_eq!(s.p90(), Duration::from_micros(90));
         assert_eq!(s.p99(), Duration::from_micros(99));
         assert_eq!(Samples::new(vec![]).p50(), Duration::ZERO);
     }

@@ -393,10 +393,17 @@ impl Proxy {
             }
             ExecMetaData::Sequence { .. } => ("main".into(), false),
         };
+        // A `wasm` action's code is the component itself, already
+        // instantiated: its `init` gets empty code (docs/actions.md), which
+        // also keeps a copy of the component out of its linear memory.
+        let code = match action_kind(&self.action) {
+            Some(ActionKind::Wasm) => Vec::new(),
+            _ => self.action.code.to_vec(),
+        };
         InitArgs {
             name: self.action.meta.name.as_str().to_string(),
             main,
-            code: self.action.code.to_vec(),
+            code,
             binary,
             env,
         }
