@@ -13,16 +13,13 @@
 //!   and every queue lane has carried one message; records go to a store
 //!   that keeps none (a database's memory in a cluster, not the invoker's).
 //!   The total is split into: *the sandbox itself*, measured on the same
-//!   sandbox (instantiate, `init` with the same code, one run) made outside
+//!   sandbox (instantiate, `init` with empty code as the pool gives a
+//!   `wasm` action, one run) made outside
 //!   the pool; *the cluster-state keys* the pool wrote (in process here;
 //!   etcd holds them in a cluster), measured by copying them into a fresh
 //!   map; and *the pool's bookkeeping*, the rest: its slot, warm-cache
 //!   entry, warm key, container id.
 //! - **RSS / PSS**: `/proc/self/smaps_rollup` before and after, per sandbox.
-//!   The pool passes a `wasm` action's component to `init` as its code; the
-//!   share of that is the PSS difference between the same sandboxes made
-//!   outside the pool with and without it (both made after the pool row, so
-//!   both reuse its freed heap pages: only their difference is reported).
 //! - **idle**: the process's user + system CPU time (`/proc/self/stat`,
 //!   10 ms ticks) and its threads' context switches (`/proc/self/task/*/status`)
 //!   over a few seconds in which nothing is sent to the pool.
@@ -76,8 +73,6 @@ pub(super) struct BareReport {
     heap: Option<f64>,
     /// PSS per sandbox, KiB.
     pss_kib: f64,
-    /// PSS per sandbox initialized with an empty code, KiB.
-    pss_kib_no_code: f64,
 }
 
 /// An activation store that keeps nothing (and counts what it was given).
@@ -88,7 +83,7 @@ struct Discard {
 
 #[async_trait::async_trait]
 impl ActivationStore for Discard {
-    async fn store(&self, _activation: WhiskActivation) -> Result<(), StoreError> {
+    async fn store(&self, _activation: &WhiskActivation) -> Result<(), StoreError> {
         self.stored.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
@@ -280,8 +275,7 @@ async fn cluster_bytes(cluster: &LocalClusterState, heap: HeapCounter) -> usize 
 }
 
 /// Makes `n` warm sandboxes the way the pool does (instantiate, `init` with
-/// the component as the code, one run) without a pool, and measures them;
-/// then the PSS of the same with an empty `init` code. Blocking.
+/// empty code, one run) without a pool, and measures them. Blocking.
 pub(super) fn bare_sandboxes(
     engine: &Arc<Engine>,
     prepared: &Prepared,
@@ -291,24 +285,19 @@ pub(super) fn bare_sandboxes(
     let n = n.max(1);
     // The pool before may still be freeing its sandboxes.
     settle(heap);
-    let (heap_per, pss_kib) = bare(engine, prepared, n, heap, HELLO_RUST)?;
-    settle(heap);
-    let (_, pss_kib_no_code) = bare(engine, prepared, n, heap, &[])?;
+    let (heap_per, pss_kib) = bare(engine, prepared, n, heap)?;
     Ok(BareReport {
         heap: heap_per,
         pss_kib,
-        pss_kib_no_code,
     })
 }
 
-/// Heap bytes and PSS (KiB) per warm sandbox, `n` of them initialized with
-/// `code`.
+/// Heap bytes and PSS (KiB) per warm sandbox, `n` of them.
 fn bare(
     engine: &Arc<Engine>,
     prepared: &Prepared,
     n: usize,
     heap: Option<HeapCounter>,
-    code: &[u8],
 ) -> Result<(Option<f64>, f64)> {
     let limits = ActionLimits {
         timeout: Duration::from_secs(5),
@@ -326,7 +315,7 @@ fn bare(
         let args = InitArgs {
             name: format!("live-{i:05}"),
             main: "main".into(),
-            code: code.to_vec(),
+            code: Vec::new(),
             binary: true,
             env: Vec::new(),
         };
@@ -434,10 +423,8 @@ pub(super) fn print(live: &LiveReport, bare: &BareReport, idle_seconds: u64) {
         live.pss_kib
     );
     println!(
-        "|   of which the component copied in as `init`'s code (outside the pool: {:.1} KiB with it, {:.1} KiB without) | {:.1} KiB | | |",
-        bare.pss_kib,
-        bare.pss_kib_no_code,
-        bare.pss_kib - bare.pss_kib_no_code
+        "|   the same sandbox outside the pool (made after the pool row, reusing its freed pages) | {:.1} KiB | | |",
+        bare.pss_kib
     );
     match live.idle_cpu {
         Some(cpu) => println!(

@@ -207,6 +207,8 @@ pub enum Event {
     Paused {
         /// The sandbox.
         id: SandboxId,
+        /// When it last ran.
+        last_used: Instant,
         /// It, and what it needs to run again.
         entry: WarmEntry,
     },
@@ -251,12 +253,12 @@ impl Shared {
         let _ = self.events.send(event);
     }
 
-    /// Stores a record, retrying a failing store (up to ~30 s) so an
-    /// accepted activation is not lost to a blip.
+    /// Stores a record, retrying a failing store (10 attempts over ~20 s)
+    /// so an accepted activation is not lost to a blip.
     pub async fn store_record(&self, activation: WhiskActivation) {
         let mut delay = Duration::from_millis(50);
         for attempt in 1..=10 {
-            match self.ports.activations.store(activation.clone()).await {
+            match self.ports.activations.store(&activation).await {
                 Ok(()) => return,
                 Err(e) => {
                     tracing::warn!(activation = %activation.activation_id, attempt, error = %e, "storing the activation failed");
@@ -408,7 +410,8 @@ struct Actor {
     planner: PrewarmPlanner,
     health: InvokerHealth,
     stem_cells: HashMap<SandboxId, Sandbox>,
-    proxies: HashMap<SandboxId, Running>,
+    /// The control channel of every sandbox with a proxy task.
+    proxies: HashMap<SandboxId, mpsc::Sender<Control>>,
     warm: WarmCache,
     health_test: Option<oneshot::Sender<()>>,
     publish: watch::Sender<Option<InvokerResourceMessage>>,
@@ -417,13 +420,6 @@ struct Actor {
     /// Stem cells waiting for the creation throttle (already prewarm-starting
     /// in the books, so the planner counts them).
     prewarm_queue: std::collections::VecDeque<(SandboxId, String, u64)>,
-}
-
-/// A sandbox with a proxy task.
-struct Running {
-    control: mpsc::Sender<Control>,
-    container_id: String,
-    action: Arc<ExecutableAction>,
 }
 
 impl Actor {
@@ -576,7 +572,11 @@ impl Actor {
                     self.ack(msg, Some((ContainerCreationError::WhiskError, reason)));
                 }
             }
-            Event::Paused { id, entry } => self.paused(id, entry),
+            Event::Paused {
+                id,
+                last_used,
+                entry,
+            } => self.paused(id, last_used, entry),
             Event::Removed {
                 id,
                 replace_prewarm,
@@ -618,7 +618,7 @@ impl Actor {
         };
         let kept = msg.clone();
         let mut decision = self.state.create(&pool_action, msg);
-        loop {
+        let (id, action, start, keeping) = loop {
             match decision {
                 CreationDecision::Refuse(refusal) => {
                     self.refuse(refusal, kept, &pool_action);
@@ -626,25 +626,15 @@ impl Actor {
                 }
                 CreationDecision::Warm { id } => match self.warm.take(id) {
                     Some(entry) => {
-                        self.unregister_warmed(&entry);
-                        self.spawn_proxy(
-                            id,
-                            entry.action,
-                            pool_action.key,
-                            Start::Warm(entry.sandbox),
-                            entry.keeping,
-                            entry.container_id,
-                        );
-                        return;
+                        self.unregister_warmed(id, &entry);
+                        break (id, entry.action, Start::Warm(entry.sandbox), entry.keeping);
                     }
-                    None => {
-                        // Lost between the pool's books and the cache:
-                        // OpenWhisk's `ResumeFailed`, retried normally.
-                        match self.state.retry_after_resume_failed(id, &pool_action) {
-                            Some(next) => decision = next,
-                            None => return,
-                        }
-                    }
+                    // Lost between the pool's books and the cache:
+                    // OpenWhisk's `ResumeFailed`, retried normally.
+                    None => match self.state.retry_after_resume_failed(id, &pool_action) {
+                        Some(next) => decision = next,
+                        None => return,
+                    },
                 },
                 CreationDecision::Prewarm {
                     id,
@@ -657,50 +647,26 @@ impl Actor {
                         _ => pool_action.memory_mb,
                     };
                     self.start_stem_cell(replacement, &pool_action.kind, memory_mb);
-                    match self.stem_cells.remove(&id) {
+                    // The books say prewarmed; a stem cell missing from the
+                    // map (never expected) is made cold instead.
+                    let start = match self.stem_cells.remove(&id) {
                         Some(mut sandbox) => {
                             sandbox.set_memory_limit(pool_action.memory_mb);
-                            let container_id = self.container_id(id);
-                            self.spawn_proxy(
-                                id,
-                                action,
-                                pool_action.key,
-                                Start::Prewarmed(sandbox),
-                                Keeping::default(),
-                                container_id,
-                            );
+                            Start::Prewarmed(sandbox)
                         }
-                        None => {
-                            let container_id = self.container_id(id);
-                            self.spawn_proxy(
-                                id,
-                                action,
-                                pool_action.key,
-                                Start::Cold,
-                                Keeping::default(),
-                                container_id,
-                            );
-                        }
-                    }
-                    return;
+                        None => Start::Cold,
+                    };
+                    break (id, action, start, Keeping::default());
                 }
                 CreationDecision::Cold { id, evict } => {
                     self.evict(evict);
                     self.planner
                         .on_cold_start(&pool_action.kind, pool_action.memory_mb);
-                    let container_id = self.container_id(id);
-                    self.spawn_proxy(
-                        id,
-                        action,
-                        pool_action.key,
-                        Start::Cold,
-                        Keeping::default(),
-                        container_id,
-                    );
-                    return;
+                    break (id, action, Start::Cold, Keeping::default());
                 }
             }
-        }
+        };
+        self.spawn_proxy(id, action, pool_action.key, start, keeping);
     }
 
     /// Answers a creation the pool cannot take (reference §1.2).
@@ -736,10 +702,6 @@ impl Actor {
         self.ack(msg, Some((error, reason)));
     }
 
-    fn container_id(&self, id: SandboxId) -> String {
-        format!("wsk{}_{id}", self.shared.invoker.instance)
-    }
-
     fn spawn_proxy(
         &mut self,
         id: SandboxId,
@@ -747,20 +709,11 @@ impl Actor {
         key: WarmKey,
         start: Start,
         keeping: Keeping,
-        container_id: String,
     ) {
         let (control, rx) = mpsc::channel(1);
-        self.proxies.insert(
-            id,
-            Running {
-                control,
-                container_id: container_id.clone(),
-                action: action.clone(),
-            },
-        );
+        self.proxies.insert(id, control);
         let args = ProxyArgs {
             id,
-            container_id,
             action,
             key,
             start,
@@ -813,10 +766,7 @@ impl Actor {
             let engine = shared.engine.clone();
             let made = tokio::task::spawn_blocking(move || {
                 let kind: ActionKind = kind.parse().map_err(|e| format!("{e}"))?;
-                let prepared = engine.prepare_runtime(kind).map_err(|e| e.to_string())?;
-                engine
-                    .instantiate(&prepared, memory_mb)
-                    .map_err(|e| e.to_string())
+                proxy::new_stem_cell(&engine, kind, memory_mb)
             })
             .await
             .unwrap_or_else(|_| Err("the stem cell creation task failed".to_string()));
@@ -873,9 +823,9 @@ impl Actor {
         }
     }
 
-    fn paused(&mut self, id: SandboxId, entry: WarmEntry) {
+    fn paused(&mut self, id: SandboxId, last_used: Instant, entry: WarmEntry) {
         self.proxies.remove(&id);
-        match self.state.paused(id, entry.last_used) {
+        match self.state.paused(id, last_used) {
             Ok(()) => {
                 let ttl = self.shared.settings.idle_container;
                 self.warm.insert(id, entry, ttl);
@@ -906,15 +856,13 @@ impl Actor {
         self.apply(plan);
     }
 
-    fn unregister_warmed(&self, entry: &WarmEntry) {
-        let fqn = entry.action.meta.fully_qualified_name();
-        if let Ok(key) = self.shared.keys.container(
+    fn unregister_warmed(&self, id: SandboxId, entry: &WarmEntry) {
+        if let Some(key) = proxy::container_key(
+            &self.shared,
             ContainerKeyKind::Warmed,
-            &entry.key.invocation_namespace,
-            &fqn,
-            &entry.action.revision,
-            self.shared.invoker.instance,
-            &entry.container_id,
+            &entry.invocation_namespace,
+            &entry.action,
+            id,
         ) {
             let shared = self.shared.clone();
             tokio::spawn(async move {
@@ -927,18 +875,17 @@ impl Actor {
 
     /// Destroys a warmed sandbox already out of the cache.
     fn destroy_warm(&mut self, id: SandboxId, entry: WarmEntry) {
-        self.unregister_warmed(&entry);
+        self.unregister_warmed(id, &entry);
         drop(entry);
         self.removed(id, true);
     }
 
     fn evict(&mut self, ids: Vec<SandboxId>) {
         for id in ids {
+            // `PoolState::evict` already took them off the books.
             if let Some(entry) = self.warm.take(id) {
-                self.unregister_warmed(&entry);
+                self.unregister_warmed(id, &entry);
             }
-            // Already out of the pool's books (evict did it).
-            self.state.removed(id);
         }
     }
 
@@ -957,7 +904,7 @@ impl Actor {
             if let Some(entry) = self.warm.take(id) {
                 self.destroy_warm(id, entry);
             } else if let Some(running) = self.proxies.get(&id) {
-                let _ = running.control.try_send(Control::GracefulShutdown);
+                let _ = running.try_send(Control::GracefulShutdown);
             }
         }
     }
@@ -1008,7 +955,7 @@ impl Actor {
         let shared = self.shared.clone();
         let keeping_duration = shared.settings.keeping_duration;
         let fqn = entry.action.meta.fully_qualified_name();
-        let ns = entry.key.invocation_namespace.clone();
+        let ns = entry.invocation_namespace.clone();
         let rev = entry.action.revision.clone();
         tokio::spawn(async move {
             let live = live_containers(&shared, &ns, &fqn, &rev).await;
@@ -1056,15 +1003,13 @@ impl Actor {
         let memory = self.state.memory();
         let mut busy = Vec::new();
         let mut paused = Vec::new();
-        for (id, running) in &self.proxies {
-            if let Some(Slot::Busy { action } | Slot::Disabling { action }) = self.state.slot(*id) {
-                busy.push(container_view(&running.container_id, action));
-            }
-            let _ = &running.action;
-        }
+        let invoker = self.shared.invoker.instance;
         for (id, slot) in self.state.slots() {
-            if let Slot::Warmed { action, .. } = slot {
-                paused.push(container_view(&self.container_id(id), action));
+            let view = |action| container_view(&proxy::container_id(invoker, id), action);
+            match slot {
+                Slot::Busy { action } | Slot::Disabling { action } => busy.push(view(action)),
+                Slot::Warmed { action, .. } => paused.push(view(action)),
+                _ => {}
             }
         }
         busy.sort_by(|a, b| a.container_id.cmp(&b.container_id));
@@ -1087,8 +1032,8 @@ impl Actor {
         if let Some(stop) = self.health_test.take() {
             let _ = stop.send(());
         }
-        for (_, entry) in self.warm.drain() {
-            self.unregister_warmed(&entry);
+        for (id, entry) in self.warm.drain() {
+            self.unregister_warmed(id, &entry);
         }
         self.stem_cells.clear();
         let report = self.health.report();
@@ -1135,11 +1080,7 @@ async fn live_containers(
             .ok()?;
         total += shared.ports.cluster.count_prefix(&prefix).await.ok()?;
     }
-    let in_progress = format!(
-        "{}/in-progress/{ns}/{}/{rev}/",
-        shared.keys.cluster(),
-        fqn.as_string_without_version()
-    );
+    let in_progress = shared.keys.in_progress_prefix(ns, fqn, rev).ok()?;
     total += shared.ports.cluster.count_prefix(&in_progress).await.ok()?;
     Some(total)
 }
@@ -1210,12 +1151,7 @@ async fn health_test(shared: Arc<Shared>, mut stop: oneshot::Receiver<()>) {
             None => {
                 let engine = shared.engine.clone();
                 let made = tokio::task::spawn_blocking(move || {
-                    let prepared = engine
-                        .prepare_runtime(ActionKind::Js)
-                        .map_err(|e| e.to_string())?;
-                    engine
-                        .instantiate(&prepared, test.memory_mb)
-                        .map_err(|e| e.to_string())
+                    proxy::new_stem_cell(&engine, ActionKind::Js, test.memory_mb)
                 })
                 .await
                 .unwrap_or_else(|_| Err("the health test task failed".into()));

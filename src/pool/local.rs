@@ -105,8 +105,8 @@ impl LocalActivationStore {
 
 #[async_trait::async_trait]
 impl ActivationStore for LocalActivationStore {
-    async fn store(&self, activation: WhiskActivation) -> Result<(), StoreError> {
-        lock(&self.records).insert(activation.activation_id.clone(), activation);
+    async fn store(&self, activation: &WhiskActivation) -> Result<(), StoreError> {
+        lock(&self.records).insert(activation.activation_id.clone(), activation.clone());
         Ok(())
     }
 

@@ -58,8 +58,10 @@ pub trait ActionStore: Send + Sync {
 /// Where activation records go (OpenWhisk's activation store).
 #[async_trait::async_trait]
 pub trait ActivationStore: Send + Sync {
-    /// Stores `activation` (a second store of the same id replaces it).
-    async fn store(&self, activation: WhiskActivation) -> Result<(), StoreError>;
+    /// Stores `activation` (a second store of the same id replaces it). By
+    /// reference: a failed store is retried with the same record, and a
+    /// store that serializes it needs no copy.
+    async fn store(&self, activation: &WhiskActivation) -> Result<(), StoreError>;
 
     /// The record of `id`, if stored.
     async fn get(&self, id: &ActivationId) -> Result<Option<WhiskActivation>, StoreError>;

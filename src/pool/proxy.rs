@@ -39,6 +39,7 @@ use super::record::{RunTimes, build_activation, completion_acks, logs_to_be_coll
 use super::slot::{SandboxId, WarmKey};
 use super::warm::{Keeping, WarmEntry};
 use crate::action::{ActionKind, ActionLimits, ActivationContext, InitArgs};
+use crate::engine::Engine;
 use crate::protocol::{ActivationMessage, ContainerKeyKind, ExecMetaData, WhiskActivation};
 use crate::sandbox::{AsyncSandbox, Sandbox};
 
@@ -66,8 +67,6 @@ pub enum Start {
 pub struct ProxyArgs {
     /// The sandbox's pool id.
     pub id: SandboxId,
-    /// Its container id (etcd keys, `GetState`).
-    pub container_id: String,
     /// The action it runs.
     pub action: Arc<ExecutableAction>,
     /// The queue it pulls from.
@@ -105,26 +104,66 @@ pub fn action_kind(action: &ExecutableAction) -> Option<ActionKind> {
     }
 }
 
-/// Creates a sandbox for `action` from scratch: a fresh instance of its
-/// component (`wasm`) or of its runtime (a cold stem cell). Blocking.
-pub fn create_sandbox(shared: &Shared, action: &ExecutableAction) -> Result<Sandbox, String> {
-    let engine = &shared.engine;
-    let kind = action_kind(action).ok_or_else(|| "the action's kind cannot run".to_string())?;
-    let prepared = match kind {
-        ActionKind::Wasm => {
-            let key = match action.code_key {
-                Some(key) => key,
-                None => engine.wasm_key(&action.code),
-            };
-            engine
-                .prepare_wasm_keyed(&key, &action.code)
-                .map(|(prepared, _)| prepared)
-        }
-        runtime => engine.prepare_runtime(runtime),
-    }
-    .map_err(|e| e.to_string())?;
+/// The container id of sandbox `id` on invoker `invoker` (etcd keys,
+/// `GetState`): OpenWhisk's `wsk{N}_{seq}` naming, without a `/`.
+pub fn container_id(invoker: u32, id: SandboxId) -> String {
+    format!("wsk{invoker}_{id}")
+}
+
+/// The etcd key of sandbox `id` running `action` for `invocation_namespace`:
+/// live (`namespace/…`) or paused (`warmed/…`). `None` only for names the
+/// key layout cannot hold, which the action store does not let in.
+pub fn container_key(
+    shared: &Shared,
+    kind: ContainerKeyKind,
+    invocation_namespace: &str,
+    action: &ExecutableAction,
+    id: SandboxId,
+) -> Option<String> {
+    let invoker = shared.invoker.instance;
+    shared
+        .keys
+        .container(
+            kind,
+            invocation_namespace,
+            &action.meta.fully_qualified_name(),
+            &action.revision,
+            invoker,
+            &container_id(invoker, id),
+        )
+        .ok()
+}
+
+/// A fresh stem cell of runtime `kind` with `memory_mb`: the cached,
+/// pre-initialized runtime, instantiated. Blocking.
+pub fn new_stem_cell(
+    engine: &Arc<Engine>,
+    kind: ActionKind,
+    memory_mb: u64,
+) -> Result<Sandbox, String> {
+    let prepared = engine.prepare_runtime(kind).map_err(|e| e.to_string())?;
     engine
-        .instantiate(&prepared, action.meta.limits.memory)
+        .instantiate(&prepared, memory_mb)
+        .map_err(|e| e.to_string())
+}
+
+/// Creates a sandbox for `action` from scratch: a fresh instance of its
+/// component (`wasm`) or a stem cell of its runtime. Blocking.
+pub fn create_sandbox(engine: &Arc<Engine>, action: &ExecutableAction) -> Result<Sandbox, String> {
+    let kind = action_kind(action).ok_or_else(|| "the action's kind cannot run".to_string())?;
+    let memory_mb = action.meta.limits.memory;
+    if kind != ActionKind::Wasm {
+        return new_stem_cell(engine, kind, memory_mb);
+    }
+    let key = match action.code_key {
+        Some(key) => key,
+        None => engine.wasm_key(&action.code),
+    };
+    let (prepared, _) = engine
+        .prepare_wasm_keyed(&key, &action.code)
+        .map_err(|e| e.to_string())?;
+    engine
+        .instantiate(&prepared, memory_mb)
         .map_err(|e| e.to_string())
 }
 
@@ -132,7 +171,6 @@ pub fn create_sandbox(shared: &Shared, action: &ExecutableAction) -> Result<Sand
 pub async fn run(shared: Arc<Shared>, args: ProxyArgs, mut control: mpsc::Receiver<Control>) {
     let ProxyArgs {
         id,
-        container_id,
         action,
         key,
         start,
@@ -140,23 +178,15 @@ pub async fn run(shared: Arc<Shared>, args: ProxyArgs, mut control: mpsc::Receiv
     } = args;
     let (sandbox, initialized) = match start {
         Start::Cold => {
-            let creator = shared.clone();
+            let engine = shared.engine.clone();
             let act = action.clone();
-            match tokio::task::spawn_blocking(move || create_sandbox(&creator, &act)).await {
-                Ok(Ok(sandbox)) => (sandbox, false),
-                Ok(Err(error)) => {
+            let made = tokio::task::spawn_blocking(move || create_sandbox(&engine, &act))
+                .await
+                .unwrap_or_else(|_| Err("the sandbox creation task failed".to_string()));
+            match made {
+                Ok(sandbox) => (sandbox, false),
+                Err(error) => {
                     shared.send(Event::CreationFailed { id, error });
-                    shared.send(Event::Removed {
-                        id,
-                        replace_prewarm: true,
-                    });
-                    return;
-                }
-                Err(_) => {
-                    shared.send(Event::CreationFailed {
-                        id,
-                        error: "the sandbox creation task failed".to_string(),
-                    });
                     shared.send(Event::Removed {
                         id,
                         replace_prewarm: true,
@@ -171,7 +201,6 @@ pub async fn run(shared: Arc<Shared>, args: ProxyArgs, mut control: mpsc::Receiv
     let mut proxy = Proxy {
         shared: shared.clone(),
         id,
-        container_id,
         action,
         key,
         sandbox: AsyncSandbox::new(sandbox),
@@ -196,13 +225,12 @@ pub async fn run(shared: Arc<Shared>, args: ProxyArgs, mut control: mpsc::Receiv
             match proxy.sandbox.into_inner() {
                 Some(sandbox) => shared.send(Event::Paused {
                     id,
+                    last_used: proxy.last_used,
                     entry: WarmEntry {
                         sandbox,
                         action: proxy.action,
-                        key: proxy.key,
-                        container_id: proxy.container_id,
+                        invocation_namespace: proxy.key.invocation_namespace,
                         keeping: proxy.keeping,
-                        last_used: proxy.last_used,
                         kept: false,
                     },
                 }),
@@ -225,7 +253,6 @@ pub async fn run(shared: Arc<Shared>, args: ProxyArgs, mut control: mpsc::Receiv
 struct Proxy {
     shared: Arc<Shared>,
     id: SandboxId,
-    container_id: String,
     action: Arc<ExecutableAction>,
     key: WarmKey,
     sandbox: AsyncSandbox,
@@ -242,18 +269,13 @@ enum After {
 
 impl Proxy {
     fn container_key(&self, kind: ContainerKeyKind) -> Option<String> {
-        let fqn = self.action.meta.fully_qualified_name();
-        self.shared
-            .keys
-            .container(
-                kind,
-                &self.key.invocation_namespace,
-                &fqn,
-                &self.action.revision,
-                self.shared.invoker.instance,
-                &self.container_id,
-            )
-            .ok()
+        container_key(
+            &self.shared,
+            kind,
+            &self.key.invocation_namespace,
+            &self.action,
+            self.id,
+        )
     }
 
     async fn put_key(&self, key: &str) {
@@ -312,7 +334,7 @@ impl Proxy {
     /// lives on.
     async fn activate(&mut self, pulled: Pulled<ActivationMessage>) -> After {
         let Pulled {
-            message: msg,
+            message: mut msg,
             delivery,
         } = pulled;
         let limits = sandbox_limits(&self.action);
@@ -324,7 +346,9 @@ impl Proxy {
                 .as_deref()
                 .and_then(parse_duration),
         };
-        let (env, params) = partition(&msg);
+        // The parameters move out of the message (the record does not
+        // need them): no copy per activation.
+        let (env, params) = partition(msg.content.take(), &msg.init_args);
         let mut init = None;
         let mut after = After::Keep;
         if !self.initialized {
@@ -438,13 +462,16 @@ impl Proxy {
 /// OpenWhisk's `partitionArguments`: parameters named in `initArgs` go to
 /// `init`'s environment, the rest to `run`. A non-object content runs with
 /// no parameters.
-fn partition(msg: &ActivationMessage) -> (Vec<(String, String)>, Map<String, Value>) {
-    let mut params = match &msg.content {
-        Some(Value::Object(map)) => map.clone(),
+fn partition(
+    content: Option<Value>,
+    init_args: &[String],
+) -> (Vec<(String, String)>, Map<String, Value>) {
+    let mut params = match content {
+        Some(Value::Object(map)) => map,
         _ => Map::new(),
     };
     let mut env = Vec::new();
-    for name in &msg.init_args {
+    for name in init_args {
         if let Some(value) = params.remove(name) {
             let text = match value {
                 Value::String(s) => s,
@@ -500,7 +527,7 @@ mod tests {
             true,
         );
         msg.init_args = vec!["secret".into(), "port".into(), "absent".into()];
-        let (env, params) = partition(&msg);
+        let (env, params) = partition(msg.content.clone(), &msg.init_args);
         assert_eq!(
             env,
             vec![("secret".into(), "s3".into()), ("port".into(), "80".into())]
@@ -511,7 +538,7 @@ mod tests {
         );
         msg.content = Some(serde_json::json!([1, 2]));
         assert!(
-            partition(&msg).1.is_empty(),
+            partition(msg.content.clone(), &msg.init_args).1.is_empty(),
             "non-object content: no params"
         );
     }

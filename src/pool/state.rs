@@ -46,7 +46,9 @@ pub struct PoolState<M> {
     busy_mb: u64,
     in_progress_mb: u64,
     warmed_mb: u64,
-    warm_index: HashMap<WarmKey, BTreeSet<SandboxId>>,
+    /// Warmed sandboxes per action. A `Vec`: most actions have one or two,
+    /// and a `BTreeSet` node would cost ~100 B per action.
+    warm_index: HashMap<WarmKey, Vec<SandboxId>>,
     lru: BTreeSet<(Instant, SandboxId)>,
     disabling: HashSet<SandboxId>,
 }
@@ -195,8 +197,9 @@ impl<M> PoolState<M> {
         let id = ids
             .iter()
             .copied()
+            // Ties go to the newest sandbox (the highest id).
             .max_by_key(|id| match self.slots.get(id) {
-                Some(Slot::Warmed { last_used, .. }) => Some(*last_used),
+                Some(Slot::Warmed { last_used, .. }) => Some((*last_used, *id)),
                 _ => None,
             })?;
         let Some(Slot::Warmed { action: warm, .. }) = self.remove_slot(id) else {
@@ -350,7 +353,7 @@ impl<M> PoolState<M> {
         self.warm_index
             .entry(action.key.clone())
             .or_default()
-            .insert(id);
+            .push(id);
         self.lru.insert((last_used, id));
         self.slots.insert(id, Slot::Warmed { action, last_used });
     }
@@ -379,7 +382,7 @@ impl<M> PoolState<M> {
                 self.warmed_mb -= action.memory_mb;
                 self.lru.remove(&(*last_used, id));
                 if let Some(ids) = self.warm_index.get_mut(&action.key) {
-                    ids.remove(&id);
+                    ids.retain(|other| *other != id);
                     if ids.is_empty() {
                         self.warm_index.remove(&action.key);
                     }

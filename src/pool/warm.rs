@@ -17,14 +17,14 @@
 //! truth for memory and per-action lookup; this cache owns the sandboxes.
 
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use moka::Expiry;
 use moka::notification::RemovalCause;
 use moka::sync::Cache;
 
 use super::ports::ExecutableAction;
-use super::slot::{SandboxId, WarmKey};
+use super::slot::SandboxId;
 use crate::sandbox::Sandbox;
 
 /// How long a warmed sandbox may be kept after `idle-container`, from its
@@ -42,16 +42,12 @@ pub struct Keeping {
 pub struct WarmEntry {
     /// The initialized sandbox.
     pub sandbox: Sandbox,
-    /// Its action.
+    /// Its action (name and revision of its warm-reuse identity).
     pub action: Arc<ExecutableAction>,
-    /// Its warm-reuse identity.
-    pub key: WarmKey,
-    /// Its container id (etcd keys, `GetState`).
-    pub container_id: String,
+    /// The namespace it ran activations for (the rest of that identity).
+    pub invocation_namespace: String,
     /// Its namespace's keeping limits.
     pub keeping: Keeping,
-    /// When it last ran.
-    pub last_used: Instant,
     /// True once the keep decision kept it (its second, last, life).
     pub kept: bool,
 }
@@ -209,14 +205,8 @@ mod tests {
                 code: code.into(),
                 code_key: None,
             }),
-            key: WarmKey {
-                invocation_namespace: "guest".into(),
-                action: "guest/hello".into(),
-                revision: "1-a".into(),
-            },
-            container_id: "wsk0_1".into(),
+            invocation_namespace: "guest".into(),
             keeping: Keeping::default(),
-            last_used: Instant::now(),
             kept: false,
         })
     }

@@ -284,6 +284,23 @@ impl EtcdKeys {
         })
     }
 
+    /// `{cluster}/in-progress/{invNs}/{fqn}/{rev}/`: the creations schedulers
+    /// are waiting for, of one action and revision.
+    pub fn in_progress_prefix(
+        &self,
+        invocation_namespace: &str,
+        action: &FullyQualifiedEntityName,
+        revision: &DocRevision,
+    ) -> Result<String, KeyError> {
+        let ns = segment("invocation namespace", invocation_namespace)?;
+        let rev = segment("revision", &revision.to_string())?.to_owned();
+        Ok(format!(
+            "{}/in-progress/{ns}/{}/{rev}/",
+            self.cluster,
+            action.as_string_without_version(),
+        ))
+    }
+
     /// `{cluster}/in-progress/{invNs}/{fqn}/{rev}/scheduler/{sid}/creationId/{cid}`:
     /// a creation a scheduler is waiting for.
     pub fn in_progress_container(
@@ -294,12 +311,9 @@ impl EtcdKeys {
         scheduler: &SchedulerInstanceId,
         creation_id: &CreationId,
     ) -> Result<String, KeyError> {
-        let ns = segment("invocation namespace", invocation_namespace)?;
-        let rev = segment("revision", &revision.to_string())?.to_owned();
+        let prefix = self.in_progress_prefix(invocation_namespace, action, revision)?;
         Ok(format!(
-            "{}/in-progress/{ns}/{}/{rev}/scheduler/{}/creationId/{creation_id}",
-            self.cluster,
-            action.as_string_without_version(),
+            "{prefix}scheduler/{}/creationId/{creation_id}",
             scheduler.as_str()
         ))
     }
