@@ -12,7 +12,7 @@ build: setup
 	$(CARGO) build --release
 
 run: build
-	@bash .ci/examples.sh
+	@bash .ci/standalone.sh
 
 test: setup
 	$(CARGO) fmt --check
@@ -22,3 +22,4 @@ test: setup
 bench: build
 	$${CARGO_TARGET_DIR:-target}/release/wasmwhisk bench sandbox
 	$${CARGO_TARGET_DIR:-target}/release/wasmwhisk bench pool
+	$${CARGO_TARGET_DIR:-target}/release/wasmwhisk bench api

@@ -27,14 +27,19 @@
 //!   memory, bad init or result). **whisk error**: the system failed.
 
 pub mod action;
+pub mod api;
 pub mod bench;
 pub mod cli;
 pub mod config;
+pub mod controller;
 pub mod engine;
+pub mod metrics;
 pub mod pool;
 pub mod protocol;
 pub mod runtimes;
 pub mod sandbox;
+pub mod standalone;
+pub mod store;
 
 pub use action::{ActionKind, ActionLimits, ActivationContext, InitArgs};
 pub use engine::{Engine, EngineConfig, Prepared};

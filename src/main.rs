@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use wasmwhisk::action::{ActionKind, ActionLimits};
-use wasmwhisk::cli::{self, params, run};
+use wasmwhisk::cli::{self, params, run, wsk};
 use wasmwhisk::engine::{Engine, EngineConfig};
 
 /// The system allocator, able to count the heap bytes in use for
@@ -96,6 +96,31 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Run controller, scheduler and invoker in one process: the REST API on
+    /// 127.0.0.1:3233 (docs/api.md), data in the data directory.
+    Standalone(StandaloneArgs),
+    /// Actions: create, update, get, list, delete, invoke (docs/cli.md).
+    Action {
+        #[command(flatten)]
+        client: wsk::ClientArgs,
+        #[command(subcommand)]
+        which: wsk::ActionCommand,
+    },
+    /// Activations: list, get, result, logs, poll (docs/cli.md).
+    Activation {
+        #[command(flatten)]
+        client: wsk::ClientArgs,
+        #[command(subcommand)]
+        which: wsk::ActivationCommand,
+    },
+    /// Namespaces and their keys, in the data directory's database.
+    Namespace {
+        /// The configuration file (else `$WASMWHISK_CONFIG`; else none).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        which: wsk::NamespaceCommand,
+    },
     /// Run one action once, locally, and print its result and logs.
     Run(RunArgs),
     /// Benchmarks.
@@ -119,6 +144,16 @@ enum ConfigCommand {
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
     },
+}
+
+#[derive(clap::Args, Debug)]
+struct StandaloneArgs {
+    /// The configuration file (else `$WASMWHISK_CONFIG`; else none).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// The port of the REST and admin API (0: any free port).
+    #[arg(long, env = "WASMWHISK_PORT")]
+    port: Option<u16>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -154,6 +189,8 @@ enum BenchCommand {
     Sandbox(wasmwhisk::bench::sandbox::SandboxBenchArgs),
     /// Pool targets: creation → ack, warm activation, throughput, 10,000 warmed sandboxes.
     Pool(wasmwhisk::bench::pool::PoolBenchArgs),
+    /// REST API targets: start → serving, idle memory, warm and first invokes, throughput.
+    Api(wasmwhisk::bench::api::ApiBenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -178,6 +215,34 @@ fn dispatch(cli: Cli) -> Result<u8> {
     let explicit_data_dir = cli.data_dir.clone();
     let data_dir = cli::data_dir(cli.data_dir);
     match cli.command {
+        Command::Action { client, which } => wsk::run_action(which, &client, &data_dir),
+        Command::Activation { client, which } => wsk::run_activation(which, &client, &data_dir),
+        Command::Namespace { config, which } => {
+            let flags = wasmwhisk::config::Flags {
+                config,
+                data_dir: explicit_data_dir,
+                ..Default::default()
+            };
+            let config = wasmwhisk::config::Config::load(&flags)?;
+            let data_dir = cli::data_dir(config.invoker.data_dir.clone());
+            wsk::run_namespace(which, &data_dir, &config.store)
+        }
+        Command::Standalone(args) => {
+            let flags = wasmwhisk::config::Flags {
+                config: args.config,
+                data_dir: explicit_data_dir,
+                port: args.port,
+                ..Default::default()
+            };
+            let config = wasmwhisk::config::Config::load(&flags)?;
+            let data_dir = cli::data_dir(config.invoker.data_dir.clone());
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the Tokio runtime")?;
+            runtime.block_on(wasmwhisk::standalone::run(config, data_dir))?;
+            Ok(0)
+        }
         Command::Run(args) => {
             let mut params = match &args.param_file {
                 Some(path) => params::read_file(path)?,
@@ -217,6 +282,12 @@ fn dispatch(cli: Cli) -> Result<u8> {
             which: BenchCommand::Pool(args),
         } => {
             wasmwhisk::bench::pool::run(&data_dir, args, Some(HEAP_COUNTER))?;
+            Ok(0)
+        }
+        Command::Bench {
+            which: BenchCommand::Api(args),
+        } => {
+            wasmwhisk::bench::api::run(&data_dir, args)?;
             Ok(0)
         }
         Command::Config {

@@ -1,5 +1,11 @@
 //! `wasmwhisk bench …`: benchmarks whose results go into docs/BENCHMARKS.md.
 
+pub mod api;
+mod api_client;
+mod api_raw;
+mod api_report;
+mod api_rows;
+mod api_server;
 pub mod pool;
 mod pool_fixture;
 mod pool_live;

@@ -2,6 +2,7 @@
 
 pub mod params;
 pub mod run;
+pub mod wsk;
 
 use std::path::PathBuf;
 
@@ -23,4 +24,16 @@ pub fn data_dir(explicit: Option<PathBuf>) -> PathBuf {
 /// The compile cache inside a data directory.
 pub fn cache_dir(data_dir: &std::path::Path) -> PathBuf {
     data_dir.join("cache")
+}
+
+/// The files in a data directory, named in one place (docs/standalone.md).
+pub mod files {
+    /// The SQLite database (with its `-wal` and `-shm` companions).
+    pub const DATABASE: &str = "wasmwhisk.db";
+    /// `APIHOST=` and `AUTH=` for the CLI, in `wsk`'s `.wskprops` format.
+    pub const PROPS: &str = "wskprops";
+    /// The `guest` namespace's key, written on first start.
+    pub const GUEST_KEY: &str = "guest.auth";
+    /// The admin API's `user:password`.
+    pub const ADMIN: &str = "admin.auth";
 }

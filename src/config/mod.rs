@@ -40,6 +40,7 @@
 //! the rest of the program can rely on it.
 
 mod cluster;
+mod controller;
 mod engine;
 mod limits;
 mod load;
@@ -56,6 +57,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 pub use cluster::{EtcdConfig, InvokerConfig, NatsConfig};
+pub use controller::{ControllerConfig, StoreConfig};
 pub use engine::EngineSectionConfig;
 pub use limits::{
     ConcurrencyLimitConfig, LimitError, LimitsConfig, LogLimitConfig, MemoryLimitConfig,
@@ -92,6 +94,10 @@ pub struct Config {
     pub engine: EngineSectionConfig,
     /// `[runtimes]`: stem cells per kind.
     pub runtimes: RuntimesConfig,
+    /// `[controller]`: per-action queues and blocking invokes.
+    pub controller: ControllerConfig,
+    /// `[store]`: the embedded database's retention.
+    pub store: StoreConfig,
 }
 
 impl Config {
@@ -104,6 +110,8 @@ impl Config {
         self.container_proxy.timeouts.validate()?;
         self.limits.validate()?;
         self.engine.validate(self.limits.memory.max)?;
+        self.controller.validate()?;
+        self.store.validate()?;
         self.runtimes.validate()
     }
 

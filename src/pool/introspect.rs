@@ -156,12 +156,32 @@ pub struct PoolMetrics {
     pub memory_in_progress_mb: u64,
     /// Memory of warmed sandboxes, MB.
     pub memory_warmed_mb: u64,
+    /// Activations run so far by how their sandbox started: the first of a
+    /// cold-started sandbox, the first of a specialized stem cell, and
+    /// every later one (warm).
+    #[serde(default)]
+    pub activations_by_start: StartCounts,
+}
+
+/// Activations by start kind (cold, prewarm, warm).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StartCounts {
+    /// First activations of cold-started sandboxes.
+    pub cold: u64,
+    /// First activations of specialized stem cells.
+    pub prewarm: u64,
+    /// Activations of sandboxes that had run before.
+    pub warm: u64,
 }
 
 /// The gauges' names, help texts and units, in one place.
 const CONTAINERS: (&str, &str) = (
     "wasmwhisk_pool_containers",
     "Sandboxes in each pool of the invoker.",
+);
+const STARTS: (&str, &str) = (
+    "wasmwhisk_activations_by_start",
+    "Activations by how their sandbox started: cold, prewarm (a specialized stem cell) or warm.",
 );
 const MEMORY: (&str, &str) = (
     "wasmwhisk_pool_memory_mb",
@@ -183,6 +203,7 @@ impl PoolMetrics {
             memory_busy_mb: memory.busy_mb,
             memory_in_progress_mb: memory.in_progress_mb,
             memory_warmed_mb: warmed_mb,
+            activations_by_start: StartCounts::default(),
         }
     }
 
@@ -212,6 +233,18 @@ impl PoolMetrics {
         let mut out = String::new();
         gauge(&mut out, CONTAINERS, &containers, invoker);
         gauge(&mut out, MEMORY, &memory, invoker);
+        let (name, help) = STARTS;
+        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} counter\n"));
+        let starts = self.activations_by_start;
+        for (start, value) in [
+            ("cold", starts.cold),
+            ("prewarm", starts.prewarm),
+            ("warm", starts.warm),
+        ] {
+            out.push_str(&format!(
+                "{name}_total{{start=\"{start}\",invoker=\"{invoker}\"}} {value}\n"
+            ));
+        }
         out
     }
 }

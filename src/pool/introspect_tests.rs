@@ -110,6 +110,7 @@ fn metrics_come_from_counts_and_memory() {
     assert_eq!(
         metrics(),
         PoolMetrics {
+            activations_by_start: StartCounts::default(),
             prewarm_starting: 1,
             prewarmed: 3,
             in_progress: 1,

@@ -22,7 +22,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant as TokioInstant;
 
 use super::health::{HealthAction, HealthReport, HealthState, InvokerHealth};
-use super::introspect::{ContainerView, PoolMetrics, TotalContainerPoolState};
+use super::introspect::{ContainerView, PoolMetrics, StartCounts, TotalContainerPoolState};
 use super::ports::{ActionStore, ActivationStore, ClusterState, ExecutableAction, Messenger};
 use super::prewarm::{
     DEFAULT_EXPIRATION_LIMIT, ExpiryCheckSchedule, PrewarmPlan, PrewarmPlanner, ReactiveSpec,
@@ -244,7 +244,50 @@ pub struct Shared {
     pub settings: PoolSettings,
     /// The ports.
     pub ports: PoolPorts,
+    /// Activations by start kind, counted by the proxies.
+    pub starts: StartCounters,
     events: mpsc::UnboundedSender<Event>,
+}
+
+/// Activations by start kind; relaxed counters, read for metrics only.
+#[derive(Debug, Default)]
+pub struct StartCounters {
+    cold: std::sync::atomic::AtomicU64,
+    prewarm: std::sync::atomic::AtomicU64,
+    warm: std::sync::atomic::AtomicU64,
+}
+
+/// How the sandbox of an activation started.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StartKind {
+    /// Its first, on a cold-started sandbox.
+    Cold,
+    /// Its first, on a specialized stem cell.
+    Prewarm,
+    /// A later one.
+    Warm,
+}
+
+impl StartCounters {
+    /// Counts one activation.
+    pub fn count(&self, kind: StartKind) {
+        let counter = match kind {
+            StartKind::Cold => &self.cold,
+            StartKind::Prewarm => &self.prewarm,
+            StartKind::Warm => &self.warm,
+        };
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The counts so far.
+    pub fn read(&self) -> StartCounts {
+        let get = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+        StartCounts {
+            cold: get(&self.cold),
+            prewarm: get(&self.prewarm),
+            warm: get(&self.warm),
+        }
+    }
 }
 
 impl Shared {
@@ -317,6 +360,7 @@ impl PoolHandle {
             keys,
             settings,
             ports,
+            starts: StartCounters::default(),
             events,
         });
         let actor = Actor::new(shared.clone());
@@ -1020,7 +1064,8 @@ impl Actor {
             busy,
             paused,
         );
-        let metrics = PoolMetrics::new(&counts, &memory, self.state.warmed_mb());
+        let mut metrics = PoolMetrics::new(&counts, &memory, self.state.warmed_mb());
+        metrics.activations_by_start = self.shared.starts.read();
         PoolSnapshot {
             state,
             metrics,

@@ -182,6 +182,14 @@ impl LocalClusterState {
         lock(&self.keys).get(key).cloned()
     }
 
+    /// How many keys start with `prefix` (without the trait's `await`).
+    pub fn count_with_prefix(&self, prefix: &str) -> usize {
+        lock(&self.keys)
+            .range(prefix.to_string()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .count()
+    }
+
     /// Every key starting with `prefix`, in order.
     pub fn keys_with_prefix(&self, prefix: &str) -> Vec<String> {
         lock(&self.keys)

@@ -32,7 +32,7 @@ use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 use tokio::time::Instant as TokioInstant;
 
-use super::invoker::{Event, Shared};
+use super::invoker::{Event, Shared, StartKind};
 use super::ports::ExecutableAction;
 use super::queue::Pulled;
 use super::record::{RunTimes, build_activation, completion_acks, logs_to_be_collected};
@@ -176,6 +176,11 @@ pub async fn run(shared: Arc<Shared>, args: ProxyArgs, mut control: mpsc::Receiv
         start,
         keeping,
     } = args;
+    let origin = match &start {
+        Start::Cold => StartKind::Cold,
+        Start::Prewarmed(_) => StartKind::Prewarm,
+        Start::Warm(_) => StartKind::Warm,
+    };
     let (sandbox, initialized) = match start {
         Start::Cold => {
             let engine = shared.engine.clone();
@@ -205,6 +210,7 @@ pub async fn run(shared: Arc<Shared>, args: ProxyArgs, mut control: mpsc::Receiv
         key,
         sandbox: AsyncSandbox::new(sandbox),
         initialized,
+        origin,
         keeping,
         last_used: TokioInstant::now().into_std(),
     };
@@ -257,6 +263,8 @@ struct Proxy {
     key: WarmKey,
     sandbox: AsyncSandbox,
     initialized: bool,
+    /// How the sandbox started: the start kind of its first activation.
+    origin: StartKind,
     keeping: Keeping,
     last_used: Instant,
 }
@@ -351,6 +359,11 @@ impl Proxy {
         let (env, params) = partition(msg.content.take(), &msg.init_args);
         let mut init = None;
         let mut after = After::Keep;
+        self.shared.starts.count(if self.initialized {
+            StartKind::Warm
+        } else {
+            self.origin
+        });
         if !self.initialized {
             let init_start = SystemTime::now();
             match self.sandbox.init(self.init_args(env), limits).await {
@@ -387,7 +400,14 @@ impl Proxy {
                 .qualified_name_with_leading_slash(),
             action_version: self.action.meta.version.to_string(),
             transaction_id: msg.transid.id.clone(),
-            api_key: msg.user.authkey.api_key().map(str::to_string),
+            // OpenWhisk's `provide-api-key`: an action created with it
+            // false does not get the caller's key; one without it does.
+            api_key: self
+                .action
+                .meta
+                .has_truthy_annotation("provide-api-key", true)
+                .then(|| msg.user.authkey.api_key().map(str::to_string))
+                .flatten(),
         };
         let report = self.sandbox.run(context, params, limits).await;
         if report.response.status.retires_sandbox() || self.sandbox.is_retired() {

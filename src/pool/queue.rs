@@ -15,6 +15,7 @@
 //! sandbox could not run it), which puts it at the front for another sandbox.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -68,6 +69,19 @@ struct Lane<M> {
     state: Mutex<LaneState<M>>,
     /// Wakes one waiting puller per pushed (or redelivered) message.
     arrived: Notify,
+    /// Pullers inside [`ActivationQueue::pull`] on this lane; counted under
+    /// the lanes lock so that [`LocalQueue::forget_if_empty`] never drops a
+    /// lane someone waits on.
+    pullers: AtomicUsize,
+}
+
+/// Counts a puller out of its lane when its pull ends.
+struct Puller<'a>(&'a AtomicUsize);
+
+impl Drop for Puller<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 #[derive(Debug)]
@@ -105,7 +119,14 @@ impl<M: Send + 'static> LocalQueue<M> {
     }
 
     fn lane(&self, action: &WarmKey) -> Arc<Lane<M>> {
-        lock(&self.lanes)
+        self.lane_counted(action, false)
+    }
+
+    /// The lane of `action`, made if missing; with `puller`, counts one more
+    /// puller on it before the lanes lock is released.
+    fn lane_counted(&self, action: &WarmKey, puller: bool) -> Arc<Lane<M>> {
+        let mut lanes = lock(&self.lanes);
+        let lane = lanes
             .entry(action.clone())
             .or_insert_with(|| {
                 Arc::new(Lane {
@@ -114,9 +135,14 @@ impl<M: Send + 'static> LocalQueue<M> {
                         in_flight: HashMap::new(),
                     }),
                     arrived: Notify::new(),
+                    pullers: AtomicUsize::new(0),
                 })
             })
-            .clone()
+            .clone();
+        if puller {
+            lane.pullers.fetch_add(1, Ordering::AcqRel);
+        }
+        lane
     }
 
     /// Enqueues an activation of `action`; returns its delivery id.
@@ -140,6 +166,63 @@ impl<M: Send + 'static> LocalQueue<M> {
         (state.pending.len(), state.in_flight.len())
     }
 
+    /// Activations of `action` waiting (0 for an action without a queue).
+    pub fn waiting(&self, action: &WarmKey) -> usize {
+        let Some(lane) = lock(&self.lanes).get(action).cloned() else {
+            return 0;
+        };
+        lock(&lane.state).pending.len()
+    }
+
+    /// Activations of `action` waiting, in flight, and waiting that match
+    /// `stale` (the scheduler's stale count), in one look.
+    pub fn stats(&self, action: &WarmKey, stale: impl Fn(&M) -> bool) -> (usize, usize, usize) {
+        let Some(lane) = lock(&self.lanes).get(action).cloned() else {
+            return (0, 0, 0);
+        };
+        let state = lock(&lane.state);
+        let stale = state.pending.iter().filter(|(_, m)| stale(m)).count();
+        (state.pending.len(), state.in_flight.len(), stale)
+    }
+
+    /// Removes and returns the waiting activations of `action` that match
+    /// `which` (expired ones, or all at shutdown); in-flight ones stay.
+    pub fn remove_pending(&self, action: &WarmKey, which: impl Fn(&M) -> bool) -> Vec<M>
+    where
+        M: Clone,
+    {
+        let Some(lane) = lock(&self.lanes).get(action).cloned() else {
+            return Vec::new();
+        };
+        let mut state = lock(&lane.state);
+        let mut removed = Vec::new();
+        state.pending.retain(|(_, m)| {
+            if which(m) {
+                removed.push(m.clone());
+                false
+            } else {
+                true
+            }
+        });
+        removed
+    }
+
+    /// Forgets `action`'s queue if nothing waits or is in flight in it and
+    /// no puller waits on it (an idle action costs nothing); a later push or
+    /// pull makes a new one.
+    pub fn forget_if_empty(&self, action: &WarmKey) {
+        let mut lanes = lock(&self.lanes);
+        let empty = lanes.get(action).is_some_and(|lane| {
+            let state = lock(&lane.state);
+            state.pending.is_empty()
+                && state.in_flight.is_empty()
+                && lane.pullers.load(Ordering::Acquire) == 0
+        });
+        if empty {
+            lanes.remove(action);
+        }
+    }
+
     fn take(lane: &Lane<M>) -> Option<Pulled<M>>
     where
         M: Clone,
@@ -158,7 +241,8 @@ impl<M: Clone + Send + Sync + 'static> ActivationQueue<M> for LocalQueue<M> {
         action: &WarmKey,
         wait: Duration,
     ) -> Result<Option<Pulled<M>>, QueueError> {
-        let lane = self.lane(action);
+        let lane = self.lane_counted(action, true);
+        let _puller = Puller(&lane.pullers);
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             // Register interest before looking, so a push between the look

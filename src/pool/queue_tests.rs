@@ -140,3 +140,58 @@ async fn many_pullers_each_get_a_different_message_and_none_is_lost() {
     assert_eq!(all, (0..100).collect::<Vec<_>>());
     assert_eq!(queue.depth(&key("a")), (0, 0));
 }
+
+#[tokio::test(start_paused = true)]
+async fn stats_count_waiting_in_flight_and_stale() {
+    let queue: LocalQueue<u32> = LocalQueue::new();
+    assert_eq!(queue.stats(&key("a"), |_| true), (0, 0, 0));
+    for n in 1..=5 {
+        queue.push(&key("a"), n);
+    }
+    let pulled = queue
+        .pull(&key("a"), Duration::from_secs(1))
+        .await
+        .expect("pull");
+    assert_eq!(pulled.map(|p| p.message), Some(1));
+    assert_eq!(queue.stats(&key("a"), |n| *n >= 4), (4, 1, 2));
+    assert_eq!(queue.waiting(&key("a")), 4);
+    assert_eq!(queue.waiting(&key("b")), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn remove_pending_takes_only_matching_waiting_messages() {
+    let queue: LocalQueue<u32> = LocalQueue::new();
+    for n in 1..=4 {
+        queue.push(&key("a"), n);
+    }
+    let pulled = queue
+        .pull(&key("a"), Duration::from_secs(1))
+        .await
+        .expect("pull")
+        .expect("one");
+    // 1 is in flight: not removable; 2 and 4 are even.
+    assert_eq!(
+        queue.remove_pending(&key("a"), |n| n % 2 == 0 || *n == 1),
+        vec![2, 4]
+    );
+    assert_eq!(queue.stats(&key("a"), |_| false), (1, 1, 0));
+    queue.done(&key("a"), pulled.delivery).await.expect("done");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_empty_queue_is_forgotten_but_not_under_a_waiting_puller() {
+    let queue: Arc<LocalQueue<u32>> = Arc::new(LocalQueue::new());
+    let waiter = {
+        let queue = queue.clone();
+        tokio::spawn(async move { queue.pull(&key("a"), Duration::from_secs(1)).await })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    queue.forget_if_empty(&key("a"));
+    // The puller still waits on the same lane, so this push reaches it.
+    queue.push(&key("a"), 7);
+    let pulled = waiter.await.expect("join").expect("pull").expect("one");
+    assert_eq!(pulled.message, 7);
+    queue.done(&key("a"), pulled.delivery).await.expect("done");
+    queue.forget_if_empty(&key("a"));
+    assert_eq!(lock(&queue.lanes).len(), 0);
+}

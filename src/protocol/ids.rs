@@ -60,7 +60,7 @@ pub(crate) fn random_bytes(buf: &mut [u8]) {
 }
 
 /// Milliseconds since the Unix epoch, now.
-pub(crate) fn now_epoch_ms() -> u64 {
+pub fn now_epoch_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))

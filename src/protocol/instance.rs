@@ -61,6 +61,11 @@ impl SchedulerInstanceId {
         Ok(SchedulerInstanceId(id))
     }
 
+    /// Scheduler `0`: standalone mode's only one.
+    pub fn first() -> Self {
+        SchedulerInstanceId("0".to_owned())
+    }
+
     /// The id (`asString`): the `{sid}` of subjects and keys.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -111,6 +116,11 @@ impl ControllerInstanceId {
         let id = id.into();
         check_instance_name("controller", &id)?;
         Ok(ControllerInstanceId(id))
+    }
+
+    /// Controller `0`: standalone mode's only one.
+    pub fn first() -> Self {
+        ControllerInstanceId("0".to_owned())
     }
 
     /// The id (`asString`): the `{ctrl}` of `whisk.completed{ctrl}`.

@@ -1,0 +1,259 @@
+//! `wasmwhisk standalone`: controller, scheduler and invoker in one process,
+//! with no server to install (DESIGN §1).
+//!
+//! The same pool as a cluster's invoker runs here, wired to in-process
+//! implementations of its ports: the SQLite [`Database`] stores actions and
+//! activation records, a [`LocalQueue`] per action carries activations to
+//! the sandboxes that pull them, a [`LocalMessenger`] carries the pool's acks
+//! to the [`Controller`], and a [`LocalClusterState`] holds the keys the pool
+//! would write to etcd. The REST API ([`crate::api`]) serves on
+//! `127.0.0.1:{port}`.
+//!
+//! # Files in the data directory
+//! - `wasmwhisk.db` (+ its WAL): namespaces, actions, activation records;
+//! - `cache/`: compiled components;
+//! - `guest.auth` (0600): the `guest` namespace's key, generated on first
+//!   start — the database keeps only its hash;
+//! - `wskprops` (0600): `APIHOST` and `AUTH` for the CLI, rewritten at every
+//!   start (the port may change);
+//! - `admin.auth` (0600): `admin:{secret}`, the admin API's credentials.
+//!
+//! # Shutdown
+//! On SIGINT or SIGTERM: new invokes get 503, in-flight activations finish
+//! within `[controller] shutdown-grace`, activations still queued are
+//! recorded as failed, and open requests get their answers before the
+//! server stops.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+
+use crate::api::{self, AppState};
+use crate::config::Config;
+use crate::controller::{
+    Completions, Controller, ControllerPorts, ControllerSettings, RecordingStore,
+};
+use crate::engine::Engine;
+use crate::metrics::Metrics;
+use crate::pool::invoker::{PoolHandle, PoolPorts, PoolSettings};
+use crate::pool::local::{LocalClusterState, LocalMessenger};
+use crate::pool::ports::ActivationStore;
+use crate::pool::queue::LocalQueue;
+use crate::protocol::{ByteSize, EtcdKeys, InvokerInstanceId};
+use crate::store::Database;
+
+/// The namespace created on first start.
+pub const GUEST: &str = "guest";
+
+/// Writes `contents` to `path` readable by the owner only (0600), through a
+/// temporary file and a rename, so a crash never leaves half a file.
+pub fn write_private(path: &Path, contents: &str) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = path.with_extension("tmp");
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .with_context(|| format!("creating {}", tmp.display()))?;
+    file.write_all(contents.as_bytes())
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))
+}
+
+/// A random alphanumeric secret of `len` characters.
+fn secret(len: usize) -> Result<String> {
+    const DICT: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut raw = vec![0u8; len];
+    getrandom::fill(&mut raw).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+    Ok(raw
+        .iter()
+        .map(|b| {
+            DICT.get(usize::from(*b) % DICT.len())
+                .map_or('0', |c| char::from(*c))
+        })
+        .collect())
+}
+
+/// The guest key: created with the namespace on first start and kept in
+/// `guest.auth`; `None` if the namespace exists but the file is gone.
+fn guest_key(db: &Database, data_dir: &Path) -> Result<Option<String>> {
+    let file = data_dir.join(crate::cli::files::GUEST_KEY);
+    if let Some(created) = db
+        .ensure_namespace(GUEST)
+        .context("creating the guest namespace")?
+    {
+        let key = created.api_key();
+        write_private(&file, &format!("{key}\n"))?;
+        println!("guest key: {key}");
+        return Ok(Some(key));
+    }
+    match std::fs::read_to_string(&file) {
+        Ok(text) => Ok(Some(text.trim().to_string())),
+        Err(_) => {
+            tracing::warn!(file = %file.display(), "the guest key file is missing; the guest namespace's key cannot be shown (create another namespace with `wasmwhisk namespace create`)");
+            Ok(None)
+        }
+    }
+}
+
+/// The admin API's `user:password`, generated once.
+fn admin_auth(data_dir: &Path) -> Result<String> {
+    let file = data_dir.join(crate::cli::files::ADMIN);
+    if let Ok(text) = std::fs::read_to_string(&file)
+        && text.trim().contains(':')
+    {
+        return Ok(text.trim().to_string());
+    }
+    let auth = format!("admin:{}", secret(32)?);
+    write_private(&file, &format!("{auth}\n"))?;
+    Ok(auth)
+}
+
+/// Runs standalone mode until SIGINT or SIGTERM.
+pub async fn run(config: Config, data_dir: PathBuf) -> Result<()> {
+    let started = Instant::now();
+    create_private_dir(&data_dir)?;
+    let (db, recovery) = tokio::task::block_in_place(|| {
+        Database::open(&data_dir.join(crate::cli::files::DATABASE), &config.store)
+    })
+    .context("opening the database")?;
+    if recovery.failed_activations > 0 {
+        tracing::warn!(
+            failed = recovery.failed_activations,
+            "activations in flight at the last stop were recorded as failed"
+        );
+    }
+    let guest = guest_key(&db, &data_dir)?;
+    let admin = admin_auth(&data_dir)?;
+
+    let engine = Arc::new(
+        Engine::new(config.to_engine_config(), &crate::cli::cache_dir(&data_dir))
+            .context("starting the engine")?,
+    );
+    let settings = PoolSettings::from_config(&config);
+    let metrics = Arc::new(Metrics::new());
+    let completions = Completions::new(metrics.clone());
+    let records: Arc<dyn ActivationStore> = Arc::new(RecordingStore::new(
+        Arc::new(db.clone()),
+        completions.clone(),
+    ));
+    let queue = Arc::new(LocalQueue::new());
+    let cluster = Arc::new(LocalClusterState::new());
+    let (messenger, bus) = LocalMessenger::new();
+    let keys = EtcdKeys::default();
+    let invoker = InvokerInstanceId::new(
+        config.invoker.id,
+        ByteSize::from_mb(settings.user_memory_mb),
+    );
+    let pool = PoolHandle::start(
+        engine.clone(),
+        invoker,
+        keys.clone(),
+        settings,
+        PoolPorts {
+            actions: Arc::new(db.clone()),
+            activations: records.clone(),
+            queue: queue.clone(),
+            messenger: Arc::new(messenger),
+            cluster: cluster.clone(),
+        },
+    );
+    pool.enable();
+    let controller = Controller::start(
+        ControllerPorts {
+            pool: pool.clone(),
+            queue,
+            bus,
+            journal: Arc::new(db.clone()),
+            records,
+            completions,
+            cluster,
+            keys,
+        },
+        ControllerSettings::from_config(&config.controller),
+    );
+    let grace = config.controller.shutdown_grace;
+    let port = config.invoker.port;
+    let state = Arc::new(AppState {
+        db,
+        controller: controller.clone(),
+        engine,
+        pool,
+        config: Arc::new(config),
+        metrics,
+        admin_auth: admin,
+    });
+
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port)))
+        .await
+        .with_context(|| format!("listening on 127.0.0.1:{port}"))?;
+    let addr = listener.local_addr().context("reading the bound address")?;
+    let apihost = format!("http://{addr}");
+    if let Some(key) = &guest {
+        write_private(
+            &data_dir.join(crate::cli::files::PROPS),
+            &format!("APIHOST={apihost}\nAUTH={key}\n"),
+        )?;
+    }
+    tracing::info!(%addr, elapsed_ms = started.elapsed().as_millis() as u64, "serving");
+    println!("wasmwhisk standalone: listening on {apihost}");
+    let _ = std::io::stdout().flush();
+
+    let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
+    let drain = tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down: finishing in-flight activations");
+        controller.shutdown(grace).await;
+        let _ = stopped_tx.send(());
+    });
+    axum::serve(listener, api::router(state))
+        .with_graceful_shutdown(async move {
+            let _ = stopped_rx.await;
+        })
+        .await
+        .context("serving the API")?;
+    let _ = drain.await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Makes the data directory (0700 when it is new).
+fn create_private_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    if dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("creating the data directory {}", dir.display()))
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}
