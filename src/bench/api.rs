@@ -70,6 +70,10 @@ pub struct ApiBenchArgs {
     /// sandboxes the throughput rows grow to.
     #[arg(long, default_value_t = 4096)]
     pub user_memory_mb: u64,
+    /// An extra `KEY=VALUE` in the server's environment (repeatable), e.g.
+    /// `WASMWHISK_CONTROLLER__STALE_THRESHOLD="10 ms"` to try a setting.
+    #[arg(long = "server-env", value_name = "KEY=VALUE")]
+    pub server_env: Vec<String>,
     /// A run of a few seconds that only checks the bench works (the
     /// numbers mean nothing).
     #[arg(long)]
@@ -132,13 +136,20 @@ pub fn run(data_dir: &Path, args: ApiBenchArgs) -> Result<()> {
         .context("creating the server's data directory")?;
     std::os::unix::fs::symlink(&cache, dir.path().join("cache"))
         .context("linking the compile cache")?;
+    let mut env = vec![(
+        "WASMWHISK_CONTAINER_POOL__USER_MEMORY".to_string(),
+        format!("{} MB", args.user_memory_mb),
+    )];
+    for pair in &args.server_env {
+        let (key, value) = pair
+            .split_once('=')
+            .with_context(|| format!("--server-env {pair:?}: expected KEY=VALUE"))?;
+        env.push((key.to_string(), value.to_string()));
+    }
     let launch = Launch {
         exe,
         data_dir: dir.path().to_path_buf(),
-        env: vec![(
-            "WASMWHISK_CONTAINER_POOL__USER_MEMORY".into(),
-            format!("{} MB", args.user_memory_mb),
-        )],
+        env: env.clone(),
     };
     // Sequential requests run on one thread, the client's connection task
     // beside the request (no wake-up crosses threads); the throughput rows'
@@ -193,7 +204,7 @@ pub fn run(data_dir: &Path, args: ApiBenchArgs) -> Result<()> {
     std::thread::sleep(plan.idle);
     let after_start = Memory::of(ProcStats::read(&pid.to_string())?);
 
-    let mut report = Report::new(starts, args.user_memory_mb, plan.idle);
+    let mut report = Report::new(starts, env, plan.idle);
     eprintln!("first invoke after create");
     let wasm = runtime.block_on(api_rows::first_invoke(
         &api,
@@ -250,7 +261,7 @@ pub fn run(data_dir: &Path, args: ApiBenchArgs) -> Result<()> {
     for client in [Client::Reqwest, Client::Raw] {
         eprintln!("throughput, {} clients ({})", plan.clients, client.name());
         let run = load.block_on(api_rows::throughput(
-            &api.fresh()?,
+            &api,
             RUST,
             client,
             plan.clients,
@@ -270,6 +281,12 @@ pub fn run(data_dir: &Path, args: ApiBenchArgs) -> Result<()> {
     std::thread::sleep(plan.idle);
     let after_runs = Memory::of(ProcStats::read(&pid.to_string())?);
     report.memory(after_start, after_runs);
+    let size = |file: &str| {
+        std::fs::metadata(dir.path().join(file))
+            .map(|m| m.len())
+            .unwrap_or(0)
+    };
+    report.database(size("wasmwhisk.db"), size("wasmwhisk.db-wal"));
     drop((runtime, load));
     let t = Instant::now();
     server.stop().context("stopping the server")?;

@@ -55,12 +55,13 @@ struct Row {
 /// Everything measured, printed at the end.
 pub(super) struct Report {
     starts: StartRows,
-    user_memory_mb: u64,
+    env: Vec<(String, String)>,
     idle: Duration,
     rows: Vec<Row>,
     throughput: Vec<Throughput>,
     memory: Option<(Memory, Memory)>,
     stopped_in: Option<Duration>,
+    database: Option<(u64, u64)>,
 }
 
 fn met(ok: bool) -> &'static str {
@@ -73,15 +74,16 @@ fn mib(kib: u64) -> f64 {
 
 impl Report {
     /// A report of the start rows; the rest is added as measured.
-    pub(super) fn new(starts: StartRows, user_memory_mb: u64, idle: Duration) -> Report {
+    pub(super) fn new(starts: StartRows, env: Vec<(String, String)>, idle: Duration) -> Report {
         Report {
             starts,
-            user_memory_mb,
+            env,
             idle,
             rows: Vec::new(),
             throughput: Vec::new(),
             memory: None,
             stopped_in: None,
+            database: None,
         }
     }
 
@@ -104,6 +106,11 @@ impl Report {
         self.memory = Some((after_start, after_runs));
     }
 
+    /// Sizes of the database file and its WAL after the runs, bytes.
+    pub(super) fn database(&mut self, db: u64, wal: u64) {
+        self.database = Some((db, wal));
+    }
+
     /// How long the server took to exit after SIGTERM.
     pub(super) fn stopped_in(&mut self, took: Duration) {
         self.stopped_in = Some(took);
@@ -113,10 +120,12 @@ impl Report {
     pub(super) fn print(&self) {
         println!("## REST API (`wasmwhisk bench api`)\n");
         println!("Machine: {}\n", machine());
+        let env: Vec<String> = self.env.iter().map(|(k, v)| format!("`{k}={v}`")).collect();
         println!(
-            "Server: `wasmwhisk standalone --port 0` on a new data directory, user memory {} MB; \
+            "Server: `wasmwhisk standalone --port 0` on a new data directory in {}, with {}; \
              clients on the same machine, loopback, keep-alive.\n",
-            self.user_memory_mb
+            std::env::temp_dir().display(),
+            env.join(", ")
         );
         println!("| what | p50 | p90 | p99 | samples | target (p50) | |");
         println!("|---|---|---|---|---|---|---|");
@@ -145,6 +154,13 @@ impl Report {
         }
         self.print_throughput();
         self.print_memory();
+        if let Some((db, wal)) = self.database {
+            println!(
+                "\nDatabase after the runs: `wasmwhisk.db` {:.1} MiB, WAL {:.1} MiB",
+                mib(db / 1024),
+                mib(wal / 1024)
+            );
+        }
         if let Some(took) = self.stopped_in {
             println!("\nSIGTERM → exit (status 0), idle server: {}", human(took));
         }
@@ -152,13 +168,13 @@ impl Report {
 
     fn print_throughput(&self) {
         println!(
-            "\n| throughput: Rust hello, blocking `result=true` | clients | invokes | failed | invokes/s | p50 | p99 | server CPU | bench CPU | target | |"
+            "\n| throughput: Rust hello, blocking `result=true` | clients | invokes | failed | invokes/s | p50 | p99 | server CPU | bench CPU | server disk writes | target | |"
         );
-        println!("|---|---|---|---|---|---|---|---|---|---|---|");
+        println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
         for run in &self.throughput {
             let secs = run.took.as_secs_f64().max(1e-9);
             println!(
-                "| {} | {} | {} | {} | {:.0} | {} | {} | {:.2} cores | {:.2} cores | ≥ 10,000/s | {} |",
+                "| {} | {} | {} | {} | {:.0} | {} | {} | {:.2} cores | {:.2} cores | {:.1} KiB/invoke | ≥ 10,000/s | {} |",
                 run.client.name(),
                 run.clients,
                 run.ok,
@@ -168,6 +184,7 @@ impl Report {
                 human(run.latency.p99()),
                 run.server_cpu / secs,
                 run.bench_cpu / secs,
+                run.server_written as f64 / 1024.0 / run.ok.max(1) as f64,
                 met(run.rate() >= THROUGHPUT_TARGET)
             );
             if let Some(failure) = &run.first_failure {

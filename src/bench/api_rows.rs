@@ -177,6 +177,8 @@ pub(super) struct Throughput {
     pub(super) server_cpu: f64,
     /// The bench's own CPU time over it, seconds.
     pub(super) bench_cpu: f64,
+    /// Bytes the server wrote to storage over it.
+    pub(super) server_written: u64,
 }
 
 impl Throughput {
@@ -246,7 +248,9 @@ pub(super) async fn throughput(
     let t = Instant::now();
     let (_, tallies) = hammer(connections, duration).await?;
     let took = t.elapsed();
-    let server_cpu = ProcStats::read(&pid)?.cpu_seconds() - server.cpu_seconds();
+    let server_after = ProcStats::read(&pid)?;
+    let server_cpu = server_after.cpu_seconds() - server.cpu_seconds();
+    let server_written = server_after.write_bytes.saturating_sub(server.write_bytes);
     let bench_cpu = ProcStats::read("self")?.cpu_seconds() - bench.cpu_seconds();
     let mut latency = Vec::new();
     let (mut failed, mut first_failure) = (0, None);
@@ -265,6 +269,7 @@ pub(super) async fn throughput(
         latency: Samples::new(latency),
         server_cpu,
         bench_cpu,
+        server_written,
     })
 }
 

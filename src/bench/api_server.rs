@@ -168,6 +168,9 @@ pub(super) struct ProcStats {
     pub(super) threads: u64,
     /// `utime + stime` of `stat`, clock ticks.
     pub(super) cpu_ticks: u64,
+    /// `write_bytes` of `io`: bytes the process caused to be written to
+    /// storage (0 where the kernel does not account I/O).
+    pub(super) write_bytes: u64,
 }
 
 /// Clock ticks per second of `/proc/{pid}/stat` (`USER_HZ`: 100 on every
@@ -186,6 +189,10 @@ impl ProcStats {
             pss_kib: field(&rollup, "Pss:")?,
             threads: field(&status, "Threads:")?,
             cpu_ticks: cpu_ticks(&stat)?,
+            write_bytes: std::fs::read_to_string(proc.join("io"))
+                .ok()
+                .and_then(|io| field(&io, "write_bytes:").ok())
+                .unwrap_or(0),
         })
     }
 

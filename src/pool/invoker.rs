@@ -598,6 +598,10 @@ impl Actor {
             }
             Event::Shutdown { grace, done } => {
                 self.disable();
+                // Unlike a disable, a shutdown does not drain in batches:
+                // every sandbox goes now, a busy one after its activation.
+                let all = self.state.disable_batch(usize::MAX);
+                self.shut_down(all);
                 self.shutdown = Some((TokioInstant::now() + grace, done));
             }
             Event::StemCell {

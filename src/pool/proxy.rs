@@ -30,6 +30,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{Map, Value};
 use tokio::sync::mpsc;
+use tokio::task::JoinSet;
 use tokio::time::Instant as TokioInstant;
 
 use super::invoker::{Event, Shared, StartKind};
@@ -213,6 +214,7 @@ pub async fn run(shared: Arc<Shared>, args: ProxyArgs, mut control: mpsc::Receiv
         origin,
         keeping,
         last_used: TokioInstant::now().into_std(),
+        finishing: JoinSet::new(),
     };
     let existing = proxy.container_key(ContainerKeyKind::Existing);
     if let Some(k) = &existing {
@@ -220,6 +222,7 @@ pub async fn run(shared: Arc<Shared>, args: ProxyArgs, mut control: mpsc::Receiv
     }
     shared.send(Event::Ready { id });
     let end = proxy.pull_loop(&mut control).await;
+    proxy.drain_finishing().await;
     if let Some(k) = &existing {
         proxy.delete_key(k).await;
     }
@@ -267,6 +270,8 @@ struct Proxy {
     origin: StartKind,
     keeping: Keeping,
     last_used: Instant,
+    /// Records being stored and acked (see [`Proxy::finish_later`]).
+    finishing: JoinSet<()>,
 }
 
 /// Whether the sandbox survives an activation.
@@ -385,7 +390,7 @@ impl Proxy {
                         &times,
                         limits.timeout,
                     );
-                    self.finish(&msg, activation, delivery).await;
+                    self.finish_later(msg, activation, delivery).await;
                     return After::Destroy;
                 }
             }
@@ -426,7 +431,7 @@ impl Proxy {
             &times,
             limits.timeout,
         );
-        self.finish(&msg, record, delivery).await;
+        self.finish_later(msg, record, delivery).await;
         after
     }
 
@@ -454,29 +459,67 @@ impl Proxy {
     }
 
     /// Acks, stores and acknowledges the delivery of a finished activation.
-    async fn finish(&self, msg: &ActivationMessage, activation: WhiskActivation, delivery: u64) {
-        let shared = &self.shared;
-        let system_error = activation.response.is_whisk_error();
+    /// Hands the activation's record to a task that stores it, then sends
+    /// the acks and marks the delivery done, and goes back to pulling: the
+    /// sandbox does not wait for the store's commit, so one sandbox keeps
+    /// several records in one commit of a group-committing store. At most
+    /// [`MAX_FINISHING`] are outstanding per sandbox; the proxy waits for
+    /// all of them before its sandbox pauses or goes.
+    async fn finish_later(
+        &mut self,
+        msg: ActivationMessage,
+        activation: WhiskActivation,
+        delivery: u64,
+    ) {
+        while self.finishing.len() >= MAX_FINISHING {
+            self.finishing.join_next().await;
+        }
+        let shared = self.shared.clone();
+        let key = self.key.clone();
         let logs_collected = logs_to_be_collected(&self.action.meta);
-        // Stored before the acks (OpenWhisk stores after, asynchronously):
-        // whoever gets the result can read the record at once.
-        let acks = completion_acks(&activation, msg, &shared.invoker, logs_collected);
-        shared.store_record(activation).await;
-        for ack in acks {
-            if let Err(e) = shared
-                .ports
-                .messenger
-                .completion(&msg.root_controller_index, ack)
-                .await
-            {
-                tracing::warn!(activation = %msg.activation_id, error = %e, "sending an ack failed");
-            }
-        }
-        if let Err(e) = shared.ports.queue.done(&self.key, delivery).await {
-            tracing::warn!(activation = %msg.activation_id, error = %e, "acknowledging the delivery failed");
-        }
-        shared.send(Event::Outcome(!system_error));
+        self.finishing.spawn(async move {
+            finish(&shared, &key, &msg, activation, delivery, logs_collected).await;
+        });
     }
+
+    /// Waits until every record handed off is stored and acked.
+    async fn drain_finishing(&mut self) {
+        while self.finishing.join_next().await.is_some() {}
+    }
+}
+
+/// Records a sandbox may have in the store at once before it waits.
+const MAX_FINISHING: usize = 32;
+
+/// Stores an activation's record, then sends its acks, then marks its
+/// delivery done and reports the outcome to the health buffer.
+async fn finish(
+    shared: &Shared,
+    key: &WarmKey,
+    msg: &ActivationMessage,
+    activation: WhiskActivation,
+    delivery: u64,
+    logs_collected: bool,
+) {
+    let system_error = activation.response.is_whisk_error();
+    // Stored before the acks (OpenWhisk stores after, asynchronously):
+    // whoever gets the result can read the record at once.
+    let acks = completion_acks(&activation, msg, &shared.invoker, logs_collected);
+    shared.store_record(activation).await;
+    for ack in acks {
+        if let Err(e) = shared
+            .ports
+            .messenger
+            .completion(&msg.root_controller_index, ack)
+            .await
+        {
+            tracing::warn!(activation = %msg.activation_id, error = %e, "sending an ack failed");
+        }
+    }
+    if let Err(e) = shared.ports.queue.done(key, delivery).await {
+        tracing::warn!(activation = %msg.activation_id, error = %e, "acknowledging the delivery failed");
+    }
+    shared.send(Event::Outcome(!system_error));
 }
 
 /// OpenWhisk's `partitionArguments`: parameters named in `initArgs` go to

@@ -40,6 +40,11 @@ pub(super) struct RecordRow {
 }
 
 impl RecordRow {
+    /// The activation id.
+    pub(super) fn id(&self) -> &str {
+        &self.id
+    }
+
     /// Serializes `activation`.
     pub fn new(activation: &WhiskActivation) -> Result<Self, DbError> {
         let json = serde_json::to_string(activation).map_err(|e| {
@@ -72,6 +77,11 @@ pub(super) struct PendingRow {
 }
 
 impl PendingRow {
+    /// The activation id.
+    pub(super) fn id(&self) -> &str {
+        &self.id
+    }
+
     /// Serializes `msg` without `content` (which may be a megabyte, and is
     /// not needed to record a failure).
     pub fn new(msg: &ActivationMessage, kind: &str) -> Result<Self, DbError> {

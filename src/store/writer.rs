@@ -293,10 +293,23 @@ fn run_batch(
     batch: &[Request],
     effects: &mut Vec<Effect>,
 ) -> rusqlite::Result<Vec<Result<Done, DbError>>> {
+    // An activation accepted and completed within one batch needs no
+    // journal row: its record commits in the same transaction the row would.
+    // Under load most are; this halves the writes per activation.
+    let stored: std::collections::HashSet<&str> = batch
+        .iter()
+        .filter_map(|request| match &request.write {
+            Write::Store(row) => Some(row.id()),
+            _ => None,
+        })
+        .collect();
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut outcomes = Vec::with_capacity(batch.len());
     for request in batch {
-        outcomes.push(apply(&tx, &request.write, effects)?);
+        outcomes.push(match &request.write {
+            Write::Accepted(row) if stored.contains(row.id()) => Ok(Done::Written),
+            write => apply(&tx, write, effects)?,
+        });
     }
     tx.commit()?;
     Ok(outcomes)
