@@ -142,6 +142,11 @@ wasmwhisk_pool_memory_mb{pool=\"free\",invoker=\"2\"} 1024
 wasmwhisk_pool_memory_mb{pool=\"busy\",invoker=\"2\"} 768
 wasmwhisk_pool_memory_mb{pool=\"in_progress\",invoker=\"2\"} 256
 wasmwhisk_pool_memory_mb{pool=\"warmed\",invoker=\"2\"} 512
+# HELP wasmwhisk_activations_by_start Activations by how their sandbox started: cold, prewarm (a specialized stem cell) or warm.
+# TYPE wasmwhisk_activations_by_start counter
+wasmwhisk_activations_by_start_total{start=\"cold\",invoker=\"2\"} 0
+wasmwhisk_activations_by_start_total{start=\"prewarm\",invoker=\"2\"} 0
+wasmwhisk_activations_by_start_total{start=\"warm\",invoker=\"2\"} 0
 ";
     assert_eq!(metrics().prometheus_text(2), expected);
 }
@@ -154,8 +159,12 @@ fn prometheus_text_is_well_formed() {
     for line in text.lines() {
         if let Some(rest) = line.strip_prefix("# TYPE ") {
             let (name, kind) = rest.split_once(' ').expect("type line");
-            assert_eq!(kind, "gauge");
-            typed.push(name.to_string());
+            match kind {
+                "gauge" => typed.push(name.to_string()),
+                // OpenMetrics: a counter's samples are `{family}_total`.
+                "counter" => typed.push(format!("{name}_total")),
+                other => panic!("unexpected type {other}"),
+            }
         } else if !line.starts_with("# HELP ") {
             let (series, value) = line.rsplit_once(' ').expect("sample line");
             let name = series.split('{').next().expect("name");
@@ -164,5 +173,5 @@ fn prometheus_text_is_well_formed() {
             assert_eq!(value.parse::<u64>().ok(), Some(0), "{line}");
         }
     }
-    assert_eq!(typed.len(), 2);
+    assert_eq!(typed.len(), 3);
 }
