@@ -149,6 +149,7 @@ impl Database {
         let auth = Arc::new(AuthCache::new());
         let (writes, thread) = writer::spawn(
             conn,
+            path.to_path_buf(),
             lock,
             schema::lock_path(path),
             config.clone(),

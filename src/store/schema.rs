@@ -152,7 +152,7 @@ pub(super) fn open_writer(path: &Path) -> Result<Connection, DbError> {
     }
     conn.execute_batch(
         "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=OFF; \
-         PRAGMA wal_autocheckpoint=4096; PRAGMA journal_size_limit=67108864;",
+         PRAGMA wal_autocheckpoint=65536; PRAGMA journal_size_limit=67108864;",
     )
     .map_err(context)?;
     migrate(&mut conn).map_err(|e| match e {

@@ -122,6 +122,7 @@ pub(super) enum Effect {
 /// tries to take it at every housekeeping.
 pub(super) fn spawn(
     conn: Connection,
+    db_path: PathBuf,
     lock: Option<File>,
     lock_path: PathBuf,
     config: StoreConfig,
@@ -140,8 +141,12 @@ pub(super) fn spawn(
         count,
         data_version,
         next_housekeeping: Instant::now(),
+        checkpointer: None,
     };
     writer.housekeeping();
+    let (stop, stopped) = mpsc::channel::<()>();
+    writer.checkpointer = Some(stop);
+    spawn_checkpointer(db_path, stopped)?;
     let (tx, rx) = mpsc::channel();
     let thread = std::thread::Builder::new()
         .name("wasmwhisk-db-writer".into())
@@ -172,6 +177,34 @@ struct Writer {
     data_version: i64,
     /// When housekeeping is next due.
     next_housekeeping: Instant,
+    /// Dropped with the writer: stops the checkpointer thread.
+    checkpointer: Option<mpsc::Sender<()>>,
+}
+
+/// How often the checkpointer copies the WAL into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+
+/// Checkpoints the WAL from its own thread and connection (`PASSIVE`: it
+/// never blocks the writer or readers), so that the writer's commits do not
+/// stall on a checkpoint's copying and `fsync` — SQLite's automatic
+/// checkpoint runs inside the committing thread. The writer's automatic
+/// checkpoint stays on at 256 MB as a backstop. Stops when `stopped`'s
+/// sender (held by the writer) is dropped.
+fn spawn_checkpointer(path: PathBuf, stopped: mpsc::Receiver<()>) -> Result<(), DbError> {
+    let conn = Connection::open(&path)
+        .map_err(|e| DbError::Internal(format!("{}: {e}", path.display())))?;
+    std::thread::Builder::new()
+        .name("wasmwhisk-db-checkpoint".into())
+        .spawn(move || {
+            while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_EVERY)
+            {
+                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                    tracing::debug!(error = %e, "checkpointing the database failed; retrying");
+                }
+            }
+        })
+        .map_err(|e| DbError::Internal(format!("starting the database checkpointer: {e}")))?;
+    Ok(())
 }
 
 impl Writer {
