@@ -178,12 +178,15 @@ mod tests {
     use crate::protocol::{DocRevision, EntityName, EntityPath, WhiskActionMetaData};
 
     fn entry() -> Option<WarmEntry> {
+        // The compiled code is mapped before the directory goes: the
+        // sandbox outlives it.
+        let cache = tempfile::tempdir().ok()?;
         let engine = crate::engine::Engine::new(
             crate::engine::EngineConfig {
                 max_sandboxes: 4,
                 ..Default::default()
             },
-            &std::env::temp_dir().join("wasmwhisk-warm-test-cache"),
+            cache.path(),
         )
         .ok()?;
         let engine = Arc::new(engine);
