@@ -40,6 +40,7 @@ pub mod runtimes;
 pub mod sandbox;
 pub mod standalone;
 pub mod store;
+mod sync;
 
 pub use action::{ActionKind, ActionLimits, ActivationContext, InitArgs};
 pub use engine::{Engine, EngineConfig, Prepared};

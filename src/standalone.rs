@@ -67,20 +67,6 @@ pub fn write_private(path: &Path, contents: &str) -> Result<()> {
     std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))
 }
 
-/// A random alphanumeric secret of `len` characters.
-fn secret(len: usize) -> Result<String> {
-    const DICT: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    let mut raw = vec![0u8; len];
-    getrandom::fill(&mut raw).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
-    Ok(raw
-        .iter()
-        .map(|b| {
-            DICT.get(usize::from(*b) % DICT.len())
-                .map_or('0', |c| char::from(*c))
-        })
-        .collect())
-}
-
 /// The guest key: created with the namespace on first start and kept in
 /// `guest.auth`; `None` if the namespace exists but the file is gone.
 fn guest_key(db: &Database, data_dir: &Path) -> Result<Option<String>> {
@@ -111,7 +97,7 @@ fn admin_auth(data_dir: &Path) -> Result<String> {
     {
         return Ok(text.trim().to_string());
     }
-    let auth = format!("admin:{}", secret(32)?);
+    let auth = format!("admin:{}", crate::store::generate_key()?);
     write_private(&file, &format!("{auth}\n"))?;
     Ok(auth)
 }

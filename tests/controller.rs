@@ -307,7 +307,10 @@ async fn a_full_queue_answers_throttled() {
     }
     assert!(matches!(
         f.invoke(&action, json!({}), false).await,
-        Err(InvokeError::Throttled(3))
+        Err(InvokeError::Throttled {
+            count: 3,
+            allowed: 3
+        })
     ));
 }
 

@@ -144,7 +144,7 @@ impl From<DbError> for ApiError {
 impl From<InvokeError> for ApiError {
     fn from(e: InvokeError) -> ApiError {
         let status = match e {
-            InvokeError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
+            InvokeError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             InvokeError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         };
         ApiError::new(status, e.to_string())
@@ -184,7 +184,10 @@ mod tests {
             StatusCode::INTERNAL_SERVER_ERROR
         );
         assert_eq!(ApiError::conflict().message, "resource already exists");
-        let throttled = ApiError::from(InvokeError::Throttled(10));
+        let throttled = ApiError::from(InvokeError::Throttled {
+            count: 10,
+            allowed: 10,
+        });
         assert_eq!(throttled.status, StatusCode::TOO_MANY_REQUESTS);
         assert!(throttled.message.starts_with("Too many"));
         let down = ApiError::from(InvokeError::Unavailable("no invoker".into()));

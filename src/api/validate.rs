@@ -18,6 +18,7 @@ use super::error::{ApiError, messages};
 use crate::action::ActionKind;
 use crate::config::{LimitsConfig, RequestedLimits};
 use crate::protocol::action::ActionLimits as WireLimits;
+use crate::protocol::params::json_type;
 use crate::protocol::{Parameters, SemVer, WhiskActionMetaData};
 
 /// The body of `PUT …/actions/{name}` (OpenWhisk's `WhiskActionPut`); every
@@ -268,17 +269,6 @@ pub fn parse_payload(body: &[u8]) -> Result<Option<Map<String, Value>>, ApiError
             json_type(&other)
         ))),
         Err(e) => Err(ApiError::malformed(&e.to_string())),
-    }
-}
-
-fn json_type(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 

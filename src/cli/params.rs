@@ -25,17 +25,7 @@ pub enum ParamsError {
     },
 }
 
-/// The JSON type name of `v`, for messages.
-pub fn json_type(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
+pub use crate::protocol::params::json_type;
 
 /// Parses `text` as a JSON object of parameters.
 pub fn parse_object(text: &str) -> Result<Map<String, Value>, ParamsError> {

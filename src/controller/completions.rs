@@ -10,20 +10,17 @@
 //! action's recent durations from it.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::oneshot;
 
 use crate::metrics::Metrics;
 use crate::pool::ports::{ActivationStore, StoreError};
 use crate::protocol::{ActivationId, WhiskActivation};
+use crate::sync::lock;
 
 /// Durations kept per action (OpenWhisk's `duration-buffer-size`).
 const DURATION_BUFFER: usize = 10;
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// Waiters of blocking invokes and the recent durations of each action.
 #[derive(Debug)]
@@ -31,8 +28,10 @@ pub struct Completions {
     /// Invariant: an entry exists from just before the activation is queued
     /// until its record is stored or its invoke stops waiting.
     waiters: Mutex<HashMap<ActivationId, oneshot::Sender<WhiskActivation>>>,
-    /// By `(invocation namespace, action path)`: the last durations, ms.
-    durations: Mutex<HashMap<(String, String), VecDeque<u64>>>,
+    /// By invocation namespace, then action path: the last durations, ms.
+    /// Nested so that the per-activation update and the per-tick read look
+    /// up by `&str`, without building a key.
+    durations: Mutex<HashMap<String, HashMap<String, VecDeque<u64>>>>,
     metrics: Arc<Metrics>,
 }
 
@@ -66,7 +65,7 @@ impl Completions {
     /// The average recent duration of an action, ms.
     pub fn average_duration(&self, namespace: &str, path: &str) -> Option<f64> {
         let durations = lock(&self.durations);
-        let recent = durations.get(&(namespace.to_string(), path.to_string()))?;
+        let recent = durations.get(namespace)?.get(path)?;
         if recent.is_empty() {
             return None;
         }
@@ -75,7 +74,13 @@ impl Completions {
 
     /// Forgets the durations of an action no longer queued.
     pub fn forget_durations(&self, namespace: &str, path: &str) {
-        lock(&self.durations).remove(&(namespace.to_string(), path.to_string()));
+        let mut durations = lock(&self.durations);
+        if let Some(actions) = durations.get_mut(namespace) {
+            actions.remove(path);
+            if actions.is_empty() {
+                durations.remove(namespace);
+            }
+        }
     }
 
     /// A record was stored.
@@ -88,20 +93,33 @@ impl Completions {
                 .and_then(serde_json::Value::as_str),
         ) && activation.response.is_success()
         {
-            let mut durations = lock(&self.durations);
-            let recent = durations
-                .entry((activation.namespace.to_string(), path.to_string()))
-                .or_default();
-            if recent.len() == DURATION_BUFFER {
-                recent.pop_front();
-            }
-            recent.push_back(duration);
+            self.record_duration(activation.namespace.root().as_str(), path, duration);
         }
         let waiter = lock(&self.waiters).remove(&activation.activation_id);
         if let Some(waiter) = waiter {
             // The invoke may have stopped waiting just now: nothing to do.
             let _ = waiter.send(activation.clone());
         }
+    }
+
+    /// Keeps `duration` among the last ones of the action; allocates keys
+    /// only for an action's first.
+    fn record_duration(&self, namespace: &str, path: &str, duration: u64) {
+        let mut durations = lock(&self.durations);
+        let actions = match durations.get_mut(namespace) {
+            Some(actions) => actions,
+            None => durations.entry(namespace.to_string()).or_default(),
+        };
+        let recent = match actions.get_mut(path) {
+            Some(recent) => recent,
+            None => actions
+                .entry(path.to_string())
+                .or_insert_with(|| VecDeque::with_capacity(DURATION_BUFFER)),
+        };
+        if recent.len() == DURATION_BUFFER {
+            recent.pop_front();
+        }
+        recent.push_back(duration);
     }
 }
 

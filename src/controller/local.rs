@@ -3,22 +3,19 @@
 //! but lets the accepted-but-unrecorded set be observed.
 
 use std::collections::HashSet;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Mutex;
 
 use tokio::sync::oneshot;
 
 use super::Journal;
 use crate::pool::ports::StoreError;
 use crate::protocol::{ActivationId, ActivationMessage};
+use crate::sync::lock;
 
 /// Accepted activations, in memory.
 #[derive(Debug, Default)]
 pub struct LocalJournal {
     accepted: Mutex<HashSet<ActivationId>>,
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl LocalJournal {

@@ -36,7 +36,7 @@ mod local;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -59,6 +59,7 @@ use crate::protocol::{
     ContainerCreationError, ContainerCreationMessage, ContainerDeletionMessage, ContainerKeyKind,
     ControllerInstanceId, CreationId, EtcdKeys, Identity, SchedulerInstanceId, WhiskActivation,
 };
+use crate::sync::lock;
 
 /// Where the controller journals accepted activations, so that a crash
 /// before their record is stored leaves a trace a restart turns into a
@@ -106,8 +107,13 @@ pub enum Invocation {
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum InvokeError {
     /// The action's queue is full (HTTP 429).
-    #[error("Too many concurrent requests in flight (count: {0}, allowed: {0}).")]
-    Throttled(usize),
+    #[error("Too many concurrent requests in flight (count: {count}, allowed: {allowed}).")]
+    Throttled {
+        /// Activations waiting in the queue.
+        count: usize,
+        /// `queue-max-size`.
+        allowed: usize,
+    },
     /// The system cannot take it (HTTP 503).
     #[error("{0}")]
     Unavailable(String),
@@ -215,10 +221,6 @@ impl std::fmt::Debug for Controller {
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 fn now_ms() -> u64 {
     crate::protocol::ids::now_epoch_ms()
 }
@@ -281,7 +283,10 @@ impl Controller {
         };
         let waiting = inner.queue.waiting(&key);
         if waiting >= inner.settings.queue_max_size {
-            return Err(InvokeError::Throttled(inner.settings.queue_max_size));
+            return Err(InvokeError::Throttled {
+                count: waiting,
+                allowed: inner.settings.queue_max_size,
+            });
         }
         let mut msg = ActivationMessage::for_action(
             &action.meta,
@@ -389,9 +394,7 @@ impl Inner {
                 }
             };
             queue.last_used = Instant::now();
-            if !queue.in_progress.is_empty()
-                || self.cluster.count_with_prefix(&queue.existing_prefix) > 0
-            {
+            if !queue.in_progress.is_empty() || self.cluster.has_prefix(&queue.existing_prefix) {
                 return;
             }
             let msg = ContainerCreationMessage::for_action(
@@ -446,10 +449,9 @@ impl Inner {
                     .entry(key.invocation_namespace.clone())
                     .or_default() += queue.in_progress.len() as i64;
             }
-            for namespace in namespace_use.clone().keys() {
+            for (namespace, used) in namespace_use.iter_mut() {
                 if let Ok(prefix) = self.keys.existing_containers_of_namespace(namespace) {
-                    *namespace_use.entry(namespace.clone()).or_default() +=
-                        self.cluster.count_with_prefix(&prefix) as i64;
+                    *used += self.cluster.count_with_prefix(&prefix) as i64;
                 }
             }
             let limit = self.settings.concurrent_invocations as i64;
@@ -591,7 +593,7 @@ impl Inner {
         queue.in_progress.remove(&ack.creation_id);
         let flush = !error.is_reschedulable()
             && queue.in_progress.is_empty()
-            && self.cluster.count_with_prefix(&queue.existing_prefix) == 0;
+            && !self.cluster.has_prefix(&queue.existing_prefix);
         let action = queue.action.clone();
         state.creations.remove(&ack.creation_id);
         if flush {

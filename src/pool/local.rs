@@ -6,7 +6,7 @@
 //! on them, and the controller side reads the same values the pool wrote.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::mpsc;
 
@@ -15,10 +15,7 @@ use crate::protocol::{
     AcknowledgementMessage, ActivationId, ContainerCreationAckMessage, ControllerInstanceId,
     DocRevision, FullyQualifiedEntityName, SchedulerInstanceId, WhiskActivation,
 };
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
-}
+use crate::sync::lock;
 
 /// Actions in memory, by name and revision.
 #[derive(Debug, Default)]
@@ -184,10 +181,22 @@ impl LocalClusterState {
 
     /// How many keys start with `prefix` (without the trait's `await`).
     pub fn count_with_prefix(&self, prefix: &str) -> usize {
+        use std::ops::Bound;
+        // Ranged by `&str`: no copy of the prefix (the controller asks on
+        // every invoke).
         lock(&self.keys)
-            .range(prefix.to_string()..)
+            .range::<str, _>((Bound::Included(prefix), Bound::Unbounded))
             .take_while(|(k, _)| k.starts_with(prefix))
             .count()
+    }
+
+    /// Whether any key starts with `prefix` (stops at the first).
+    pub fn has_prefix(&self, prefix: &str) -> bool {
+        use std::ops::Bound;
+        lock(&self.keys)
+            .range::<str, _>((Bound::Included(prefix), Bound::Unbounded))
+            .next()
+            .is_some_and(|(k, _)| k.starts_with(prefix))
     }
 
     /// Every key starting with `prefix`, in order.

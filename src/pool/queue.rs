@@ -16,12 +16,13 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::Notify;
 
 use super::slot::WarmKey;
+use crate::sync::lock;
 
 /// Identifies one delivery of an activation, for [`ActivationQueue::done`]
 /// and [`ActivationQueue::redeliver`].
@@ -106,12 +107,6 @@ impl<M> Default for LocalQueue<M> {
     }
 }
 
-/// Locks a mutex held only for short, non-`await`ing sections; a poisoned
-/// lock (a panic elsewhere) still holds consistent data.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 impl<M: Send + 'static> LocalQueue<M> {
     /// Empty queues.
     pub fn new() -> Self {
@@ -119,12 +114,18 @@ impl<M: Send + 'static> LocalQueue<M> {
     }
 
     fn lane(&self, action: &WarmKey) -> Arc<Lane<M>> {
-        self.lane_counted(action, false)
+        self.lane_with(action, |_| ()).0
     }
 
-    /// The lane of `action`, made if missing; with `puller`, counts one more
-    /// puller on it before the lanes lock is released.
-    fn lane_counted(&self, action: &WarmKey, puller: bool) -> Arc<Lane<M>> {
+    /// The lane of `action`, made if missing, and `under_lock` run on it
+    /// before the lanes lock is released: whatever it does (count a puller,
+    /// push a message) is done before [`LocalQueue::forget_if_empty`] can
+    /// look at the lane.
+    fn lane_with<R>(
+        &self,
+        action: &WarmKey,
+        under_lock: impl FnOnce(&Lane<M>) -> R,
+    ) -> (Arc<Lane<M>>, R) {
         let mut lanes = lock(&self.lanes);
         let lane = lanes
             .entry(action.clone())
@@ -139,10 +140,8 @@ impl<M: Send + 'static> LocalQueue<M> {
                 })
             })
             .clone();
-        if puller {
-            lane.pullers.fetch_add(1, Ordering::AcqRel);
-        }
-        lane
+        let result = under_lock(&lane);
+        (lane, result)
     }
 
     /// Enqueues an activation of `action`; returns its delivery id.
@@ -153,8 +152,12 @@ impl<M: Send + 'static> LocalQueue<M> {
             *next += 1;
             id
         };
-        let lane = self.lane(action);
-        lock(&lane.state).pending.push_back((delivery, message));
+        // Pushed under the lanes lock: `forget_if_empty` cannot drop the
+        // lane between the lookup and the push (the message would sit where
+        // no puller looks).
+        let (lane, ()) = self.lane_with(action, |lane| {
+            lock(&lane.state).pending.push_back((delivery, message));
+        });
         lane.arrived.notify_one();
         delivery
     }
@@ -241,7 +244,7 @@ impl<M: Clone + Send + Sync + 'static> ActivationQueue<M> for LocalQueue<M> {
         action: &WarmKey,
         wait: Duration,
     ) -> Result<Option<Pulled<M>>, QueueError> {
-        let lane = self.lane_counted(action, true);
+        let (lane, _) = self.lane_with(action, |lane| lane.pullers.fetch_add(1, Ordering::AcqRel));
         let _puller = Puller(&lane.pullers);
         let deadline = tokio::time::Instant::now() + wait;
         loop {

@@ -16,7 +16,7 @@
 //! The pool's [`PoolState`](super::PoolState) stays the single source of
 //! truth for memory and per-action lookup; this cache owns the sandboxes.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use moka::Expiry;
@@ -26,6 +26,7 @@ use moka::sync::Cache;
 use super::ports::ExecutableAction;
 use super::slot::SandboxId;
 use crate::sandbox::Sandbox;
+use crate::sync::lock;
 
 /// How long a warmed sandbox may be kept after `idle-container`, from its
 /// namespace's limits (`warmedContainerKeepingCount` / `…Timeout`).
@@ -64,10 +65,6 @@ impl Held {
     fn take(&self) -> Option<WarmEntry> {
         lock(&self.entry).take()
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Each entry expires after its own `ttl`, counted from its insertion.

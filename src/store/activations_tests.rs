@@ -8,8 +8,8 @@ use super::*;
 use crate::config::StoreConfig;
 use crate::controller::Journal;
 use crate::pool::ports::ActivationStore;
-use crate::protocol::StatusCode;
 use crate::protocol::ids::now_epoch_ms;
+use crate::protocol::{ActivationMessage, StatusCode};
 
 fn pending_rows(path: &Path) -> i64 {
     let conn = rusqlite::Connection::open(path).unwrap();

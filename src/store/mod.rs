@@ -50,6 +50,7 @@ mod actions;
 mod activations;
 mod cache;
 mod namespaces;
+pub use namespaces::generate_key;
 mod ports;
 mod readers;
 mod schema;
@@ -65,11 +66,10 @@ use tokio::sync::oneshot;
 use crate::config::StoreConfig;
 use crate::pool::ports::ExecutableAction;
 use crate::protocol::{
-    ActivationId, ActivationMessage, EntityPath, FullyQualifiedEntityName, Identity,
-    WhiskActivation,
+    ActivationId, EntityPath, FullyQualifiedEntityName, Identity, WhiskActivation,
 };
 
-use activations::{PendingRow, RecordRow};
+use activations::RecordRow;
 use cache::{ActionCache, AuthCache};
 use readers::Readers;
 use writer::{Done, Reply, Request, Write};
@@ -358,9 +358,16 @@ impl Database {
 
     /// Journals an accepted activation (durable when this returns): until
     /// its record is stored, a restart records it as failed. The journal
-    /// keeps the message without its `content`.
-    pub async fn accepted(&self, msg: &ActivationMessage, kind: &str) -> Result<(), DbError> {
-        self.write(Write::Accepted(PendingRow::new(msg, kind)?))
+    /// keeps the message without its `content`. The server journals through
+    /// [`Journal::accepted`](crate::controller::Journal), which queues the
+    /// write before returning; this awaiting form is for tests.
+    #[cfg(test)]
+    pub(crate) async fn accepted(
+        &self,
+        msg: &crate::protocol::ActivationMessage,
+        kind: &str,
+    ) -> Result<(), DbError> {
+        self.write(Write::Accepted(activations::PendingRow::new(msg, kind)?))
             .await
             .map(drop)
     }

@@ -22,7 +22,7 @@ pub(super) const KEY_LENGTH: usize = 64;
 
 /// A fresh 64-character alphanumeric key from the OS's random source
 /// (rejection sampling, so every character is equally likely).
-fn generate_key() -> Result<String, DbError> {
+pub fn generate_key() -> Result<String, DbError> {
     // 248 = 4 × 62: bytes at or above it would bias the first characters.
     const LIMIT: u8 = 248;
     let mut key = String::with_capacity(KEY_LENGTH);
