@@ -32,6 +32,18 @@ step action invoke hello-rust --result -p name World
 step action invoke stats-rust --result -P examples/stats.params.json
 step action invoke hello-js --result -p name World
 step action invoke invoice-js --result -P examples/invoice.params.json
+# The Docker fallback: the same Rust source as a native executable, in a
+# container of the action proxy image (built locally: there is no registry).
+if docker info >/dev/null 2>&1; then
+    printf '\n\033[1m$ runtimes/docker/build-action.sh hello-rust wasmwhisk-example/hello-rust:latest\033[0m\n'
+    native=$(runtimes/docker/build-action.sh hello-rust wasmwhisk-example/hello-rust:latest | head -n 1)
+    step action update hello-native "$native" --native
+    step action update hello-docker --docker wasmwhisk-example/hello-rust:latest
+    step action invoke hello-native --result -p name Docker
+    step action invoke hello-docker --result -p name Docker
+else
+    echo "(no Docker engine answers: skipping the Docker fallback's examples)"
+fi
 step action list
 step activation list --limit 4
 

@@ -9,7 +9,16 @@
 //!   pre-initialization of runtime components.
 //! - [`sandbox`]: one instance — instantiate, `init`, `run`, retire — and
 //!   how its outcomes are classified and its logs captured.
-//! - [`runtimes`]: the language runtime components embedded in the binary.
+//! - [`runtimes`]: the language runtime components embedded in the binary,
+//!   and which backend (Wasm or Docker) runs a kind.
+//! - [`pool`]: OpenWhisk's function-pulling container pool, with sandboxes
+//!   (Wasm instances or Docker containers) as containers.
+//! - [`docker`]: the Docker fallback — containers driven with OpenWhisk's
+//!   `/init`/`/run` protocol.
+//! - [`controller`], [`store`], [`api`], [`standalone`]: queues and
+//!   scheduling, the embedded database, the REST API, standalone mode.
+//! - [`cluster`]: the NATS and etcd implementations of the pool's ports
+//!   (cluster mode, in progress).
 //! - [`cli`] and [`bench`]: the `wasmwhisk` command's subcommands.
 //!
 //! # Glossary (OpenWhisk's words, used the same way everywhere)
@@ -30,8 +39,10 @@ pub mod action;
 pub mod api;
 pub mod bench;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod controller;
+pub mod docker;
 pub mod engine;
 pub mod metrics;
 pub mod pool;

@@ -191,6 +191,8 @@ enum BenchCommand {
     Pool(wasmwhisk::bench::pool::PoolBenchArgs),
     /// REST API targets: start → serving, idle memory, warm and first invokes, throughput.
     Api(wasmwhisk::bench::api::ApiBenchArgs),
+    /// Wasm vs Docker: cold, prewarmed and warm starts of the same action side by side, and density.
+    Docker(wasmwhisk::bench::docker::DockerBenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -288,6 +290,12 @@ fn dispatch(cli: Cli) -> Result<u8> {
             which: BenchCommand::Api(args),
         } => {
             wasmwhisk::bench::api::run(&data_dir, args)?;
+            Ok(0)
+        }
+        Command::Bench {
+            which: BenchCommand::Docker(args),
+        } => {
+            wasmwhisk::bench::docker::run(&data_dir, args)?;
             Ok(0)
         }
         Command::Config {

@@ -102,6 +102,18 @@ fn admin_auth(data_dir: &Path) -> Result<String> {
     Ok(auth)
 }
 
+/// The owner label of a standalone server's Docker containers: one per data
+/// directory, so a restart after a crash removes exactly its own leftovers,
+/// and two servers with different data directories never touch each
+/// other's containers.
+fn standalone_owner(data_dir: &Path) -> String {
+    let canonical = data_dir
+        .canonicalize()
+        .unwrap_or_else(|_| data_dir.to_path_buf());
+    let hash = blake3::hash(canonical.as_os_str().as_encoded_bytes());
+    format!("standalone-{}", &hash.to_hex()[..12])
+}
+
 /// Runs standalone mode until SIGINT or SIGTERM.
 pub async fn run(config: Config, data_dir: PathBuf) -> Result<()> {
     let started = Instant::now();
@@ -123,7 +135,12 @@ pub async fn run(config: Config, data_dir: PathBuf) -> Result<()> {
         Engine::new(config.to_engine_config(), &crate::cli::cache_dir(&data_dir))
             .context("starting the engine")?,
     );
-    let settings = PoolSettings::from_config(&config);
+    let mut settings = PoolSettings::from_config(&config);
+    if let Some(docker) = settings.docker.as_mut()
+        && config.docker.owner.trim().is_empty()
+    {
+        docker.owner = standalone_owner(&data_dir);
+    }
     let metrics = Arc::new(Metrics::new());
     let completions = Completions::new(metrics.clone());
     let records: Arc<dyn ActivationStore> = Arc::new(RecordingStore::new(

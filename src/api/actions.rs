@@ -27,12 +27,10 @@ use super::extract::{ApiPath, ApiQuery, body};
 use super::query::{flag, list_limit, list_skip};
 use super::render::{action_json, action_list_entry};
 use super::validate::{
-    ActionPut, action_annotations, action_limits, action_version, check_parameters_size,
+    ActionPut, NewKind, action_annotations, action_limits, action_version, check_parameters_size,
     decode_exec, parse_json,
 };
-use crate::action::ActionKind;
 use crate::pool::ports::ExecutableAction;
-use crate::pool::proxy::action_kind;
 use crate::protocol::{
     DocRevision, EntityName, ExecMetaData, FullyQualifiedEntityName, WhiskActionMetaData,
 };
@@ -100,41 +98,58 @@ pub async fn put(
         .or_else(|| current_meta.map(|m| m.parameters.clone()))
         .unwrap_or_default();
 
-    let (kind, code, main, code_key) = match (&put.exec, current.as_deref()) {
+    let (exec, code, code_key) = match (&put.exec, current.as_deref()) {
         (Some(exec), _) => {
-            let new = decode_exec(exec, limits_config.exec_size_limit.as_usize())?;
+            let image_kinds = state.config.runtimes.image_runtimes();
+            let new = decode_exec(
+                exec,
+                limits_config.exec_size_limit.as_usize(),
+                image_kinds.keys().map(String::as_str),
+            )?;
             let code: Arc<[u8]> = Arc::from(new.code);
-            let trial = Trial {
-                name: fqn.name().as_str().to_string(),
-                main: new.main.clone(),
-                limits,
-                env: init_env(&parameters),
+            let key = match &new.kind {
+                NewKind::Wasm(kind) => {
+                    let trial = Trial {
+                        name: fqn.name().as_str().to_string(),
+                        main: new.main.clone(),
+                        limits,
+                        env: init_env(&parameters),
+                    };
+                    compile(state.engine.clone(), *kind, code.clone(), trial).await?
+                }
+                // Image kinds are not compiled: their container gets the
+                // code at `/init`, as in OpenWhisk.
+                NewKind::Image { .. } => None,
             };
-            let key = compile(state.engine.clone(), new.kind, code.clone(), trial).await?;
-            (new.kind, code, new.main, key)
-        }
-        (None, Some(current)) => {
-            let kind = action_kind(current).ok_or_else(|| {
-                ApiError::bad_request("the action's kind cannot be updated without a new 'exec'")
-            })?;
-            let main = match &current.meta.exec {
-                ExecMetaData::Code { main, .. } => main.clone(),
-                ExecMetaData::Sequence { .. } => None,
+            let exec = ExecMetaData::Code {
+                kind: new.kind.name().to_string(),
+                binary: new.binary,
+                main: new.main,
+                image: match new.kind {
+                    NewKind::Image { image, .. } => image,
+                    NewKind::Wasm(_) => None,
+                },
             };
-            (kind, current.code.clone(), main, current.code_key)
+            (exec, code, key)
         }
+        (None, Some(current)) => match &current.meta.exec {
+            exec @ ExecMetaData::Code { .. } => {
+                (exec.clone(), current.code.clone(), current.code_key)
+            }
+            ExecMetaData::Sequence { .. } => {
+                return Err(ApiError::bad_request(
+                    "the action's kind cannot be updated without a new 'exec'",
+                ));
+            }
+        },
         (None, None) => return Err(ApiError::bad_request("exec undefined")),
     };
+    let kind = exec.kind().to_string();
 
     let meta = WhiskActionMetaData {
         namespace: fqn.path().clone(),
         name: fqn.name().clone(),
-        exec: ExecMetaData::Code {
-            kind: kind.as_str().to_string(),
-            binary: kind == ActionKind::Wasm,
-            main,
-            image: None,
-        },
+        exec,
         parameters,
         limits,
         version: action_version(put.version, current_meta.map(|m| m.version)),
@@ -146,7 +161,7 @@ pub async fn put(
             put.annotations.as_ref(),
             put.del_annotations.as_deref(),
             current_meta.map(|m| &m.annotations),
-            kind,
+            &kind,
         ),
         updated: 0,
         binding: None,

@@ -10,7 +10,7 @@ use super::error::ApiError;
 use crate::action::ActionKind;
 use crate::pool::ports::ExecutableAction;
 use crate::pool::proxy::action_kind;
-use crate::protocol::WhiskActivation;
+use crate::protocol::{ExecMetaData, WhiskActivation};
 
 /// The action document as OpenWhisk's API returns it: `namespace`, `name`,
 /// `version`, `publish`, `exec` (`kind`, `binary`, `main`?), `annotations`,
@@ -33,11 +33,17 @@ pub fn action_json(action: &ExecutableAction, with_code: bool) -> Result<Value, 
     Ok(Value::Object(doc))
 }
 
-/// The code as `exec.code` carries it.
+/// The code as `exec.code` carries it: base64 when binary (a `wasm`
+/// component, an image kind's zip or executable), else the text.
 fn code_json(action: &ExecutableAction) -> Value {
-    match action_kind(action) {
-        Some(ActionKind::Wasm) => Value::String(STANDARD.encode(&action.code)),
-        _ => Value::String(String::from_utf8_lossy(&action.code).into_owned()),
+    let binary = match &action.meta.exec {
+        ExecMetaData::Code { binary, .. } => *binary,
+        ExecMetaData::Sequence { .. } => false,
+    };
+    if binary || action_kind(action) == Some(ActionKind::Wasm) {
+        Value::String(STANDARD.encode(&action.code))
+    } else {
+        Value::String(String::from_utf8_lossy(&action.code).into_owned())
     }
 }
 

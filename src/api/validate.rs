@@ -64,7 +64,7 @@ pub struct ExecPut {
     /// The entry point (default `main`).
     #[serde(default)]
     pub main: Option<String>,
-    /// A Docker image (blackbox actions; not supported).
+    /// The Docker image of a `blackbox` action.
     #[serde(default)]
     pub image: Option<String>,
 }
@@ -107,28 +107,143 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiE
     })
 }
 
+/// What a new `exec` runs as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NewKind {
+    /// A Wasm kind.
+    Wasm(ActionKind),
+    /// A kind run by the Docker fallback: `blackbox` with its `image`, or an
+    /// image kind of the runtimes manifest (`native`, …) with none.
+    Image {
+        /// The kind's name.
+        kind: String,
+        /// A `blackbox` action's image.
+        image: Option<String>,
+    },
+}
+
+impl NewKind {
+    /// The kind's name in the action document.
+    pub fn name(&self) -> &str {
+        match self {
+            NewKind::Wasm(kind) => kind.as_str(),
+            NewKind::Image { kind, .. } => kind,
+        }
+    }
+}
+
 /// The code of a new `exec`, decoded and checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewCode {
     /// The kind it runs as.
-    pub kind: ActionKind,
-    /// The component (`wasm`) or the source (`js`).
+    pub kind: NewKind,
+    /// The component (`wasm`), the source (`js`), or an image kind's code
+    /// (decoded when binary: a zip or an executable).
     pub code: Vec<u8>,
+    /// Whether the code is binary (`wasm`; base64 code of image kinds).
+    pub binary: bool,
     /// The entry point, when not `main`.
     pub main: Option<String>,
 }
 
+/// OpenWhisk's `Exec.isBinaryCode`: non-empty, a multiple of 4 long, and
+/// base64 characters only.
+fn looks_binary(code: &str) -> bool {
+    let t = code.trim();
+    !t.is_empty()
+        && t.len().is_multiple_of(4)
+        && t.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'\n' | b'\r'))
+}
+
+/// A Docker image reference as `docker` accepts it: no whitespace or
+/// control characters, at most 255 bytes.
+fn check_image(image: &str) -> Result<String, ApiError> {
+    let image = image.trim();
+    if image.is_empty()
+        || image.len() > 255
+        || image.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(ApiError::bad_request(format!(
+            "'image' must be a Docker image name such as 'me/action:1', got {image:?}"
+        )));
+    }
+    Ok(image.to_string())
+}
+
+/// Decodes and checks an `exec` of an image kind: `blackbox` needs `image`
+/// and may have code; a manifest kind needs code and takes no image.
+fn decode_image_exec(exec: &ExecPut, kind: String, exec_limit: usize) -> Result<NewCode, ApiError> {
+    let blackbox = kind == crate::protocol::BLACKBOX_KIND;
+    let image = match (&exec.image, blackbox) {
+        (Some(image), true) => Some(check_image(image)?),
+        (None, true) => {
+            return Err(ApiError::bad_request(
+                "'image' must be a string defined in 'exec' for 'blackbox' actions",
+            ));
+        }
+        (Some(_), false) => {
+            return Err(ApiError::bad_request(format!(
+                "'image' is for 'blackbox' actions; a '{kind}' action runs the image of its kind"
+            )));
+        }
+        (None, false) => None,
+    };
+    let text = exec.code.as_deref().unwrap_or_default();
+    if text.is_empty() && !blackbox {
+        return Err(ApiError::bad_request(format!(
+            "'code' must be a string defined in 'exec' for '{kind}' actions"
+        )));
+    }
+    let binary = exec.binary.unwrap_or_else(|| looks_binary(text));
+    // Binary code is stored decoded, like a `wasm` component; the container
+    // gets it base64-encoded again at `/init`, as OpenWhisk sends it.
+    let code = if binary {
+        decode_base64(text).map_err(|e| {
+            ApiError::bad_request(format!(
+                "'code' of a binary '{kind}' action must be base64 (of a zip with an 'exec' file, or of the executable): {e}"
+            ))
+        })?
+    } else {
+        text.as_bytes().to_vec()
+    };
+    if code.len() > exec_limit {
+        return Err(ApiError::too_big("Exec code", code.len(), exec_limit));
+    }
+    Ok(NewCode {
+        kind: NewKind::Image { kind, image },
+        code,
+        binary,
+        main: exec.main.clone().filter(|m| !m.trim().is_empty()),
+    })
+}
+
 /// Decodes and checks `exec`: a known kind, code present, base64 for `wasm`,
-/// source for `js`, at most `exec_limit` bytes (413).
-pub fn decode_exec(exec: &ExecPut, exec_limit: usize) -> Result<NewCode, ApiError> {
+/// source for `js`, an image for `blackbox`, at most `exec_limit` bytes
+/// (413). `image_kinds` are the manifest's kinds run by Docker.
+pub fn decode_exec<'a>(
+    exec: &ExecPut,
+    exec_limit: usize,
+    image_kinds: impl IntoIterator<Item = &'a str>,
+) -> Result<NewCode, ApiError> {
     let requested = exec.kind.trim().to_ascii_lowercase();
-    let kind: ActionKind = requested
-        .parse()
-        .map_err(|e: crate::action::UnknownKind| ApiError::bad_request(e.to_string()))?;
+    let kind: ActionKind = match requested.parse() {
+        Ok(kind) => kind,
+        Err(crate::action::UnknownKind(_)) => {
+            let images: Vec<&str> = image_kinds.into_iter().collect();
+            if requested == crate::protocol::BLACKBOX_KIND || images.contains(&requested.as_str()) {
+                return decode_image_exec(exec, requested, exec_limit);
+            }
+            return Err(ApiError::bad_request(format!(
+                "unknown action kind '{requested}' (known kinds: wasm, js, nodejs:default, blackbox{})",
+                images.iter().map(|k| format!(", {k}")).collect::<String>()
+            )));
+        }
+    };
     if exec.image.is_some() {
-        return Err(ApiError::bad_request(
-            "'image' is for blackbox (Docker) actions, which wasmwhisk does not run",
-        ));
+        return Err(ApiError::bad_request(format!(
+            "'image' is for 'blackbox' actions; a '{requested}' action runs in a Wasm sandbox"
+        )));
     }
     let Some(text) = exec.code.as_deref() else {
         return Err(ApiError::bad_request(format!(
@@ -155,7 +270,12 @@ pub fn decode_exec(exec: &ExecPut, exec_limit: usize) -> Result<NewCode, ApiErro
         return Err(ApiError::too_big("Exec code", code.len(), exec_limit));
     }
     let main = exec.main.clone().filter(|m| !m.trim().is_empty());
-    Ok(NewCode { kind, code, main })
+    Ok(NewCode {
+        kind: NewKind::Wasm(kind),
+        binary: kind == ActionKind::Wasm,
+        code,
+        main,
+    })
 }
 
 /// Standard base64, ignoring line breaks and spaces (as `base64 -w 76` and
@@ -226,7 +346,7 @@ pub fn action_annotations(
     put: Option<&Parameters>,
     del: Option<&[String]>,
     current: Option<&Parameters>,
-    kind: ActionKind,
+    kind: &str,
 ) -> Parameters {
     let mut annotations = match current {
         Some(current) => {
@@ -245,7 +365,7 @@ pub fn action_annotations(
     if current.is_none() && annotations.get("provide-api-key").is_none() {
         annotations.set("provide-api-key", false);
     }
-    annotations.set("exec", kind.as_str());
+    annotations.set("exec", kind);
     annotations
 }
 

@@ -59,54 +59,99 @@ fn action_put_parses_and_names_the_bad_field() {
 
 #[test]
 fn exec_kinds_code_and_sizes() {
-    let js = decode_exec(&exec("nodejs:20", Some("function main() {}")), 100).unwrap();
-    assert_eq!(js.kind, ActionKind::Js);
+    let js = decode_exec(
+        &exec("nodejs:20", Some("function main() {}")),
+        100,
+        ["native"],
+    )
+    .unwrap();
+    assert_eq!(js.kind, NewKind::Wasm(ActionKind::Js));
     assert_eq!(js.code, b"function main() {}");
     assert_eq!(js.main, None);
 
-    let wasm = decode_exec(&exec(" WASM ", Some("AGFzbQ==\n")), 100).unwrap();
+    let wasm = decode_exec(&exec(" WASM ", Some("AGFzbQ==\n")), 100, ["native"]).unwrap();
     assert_eq!(
         (wasm.kind, wasm.code),
-        (ActionKind::Wasm, b"\0asm".to_vec())
+        (NewKind::Wasm(ActionKind::Wasm), b"\0asm".to_vec())
     );
 
-    let err = decode_exec(&exec("python:3", Some("x")), 100).unwrap_err();
+    let err = decode_exec(&exec("python:3", Some("x")), 100, ["native"]).unwrap_err();
     assert_eq!(err.status, StatusCode::BAD_REQUEST);
     assert!(
-        err.message.contains("known kinds: wasm, js"),
+        err.message
+            .contains("known kinds: wasm, js, nodejs:default, blackbox, native"),
         "{}",
         err.message
     );
 
-    let err = decode_exec(&exec("wasm", Some("not base64!")), 100).unwrap_err();
+    let err = decode_exec(&exec("wasm", Some("not base64!")), 100, ["native"]).unwrap_err();
     assert_eq!(err.status, StatusCode::BAD_REQUEST);
     assert!(err.message.contains("base64"), "{}", err.message);
 
-    let err = decode_exec(&exec("wasm", None), 100).unwrap_err();
+    let err = decode_exec(&exec("wasm", None), 100, ["native"]).unwrap_err();
     assert_eq!(
         err.message,
         "'code' must be a string defined in 'exec' for 'wasm' actions"
     );
 
-    let err = decode_exec(&exec("js", Some("0123456789")), 9).unwrap_err();
+    let err = decode_exec(&exec("js", Some("0123456789")), 9, ["native"]).unwrap_err();
     assert_eq!(err.status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(err.message, "Exec code larger than allowed: 10 > 9 bytes.");
 
     let mut zipped = exec("js", Some("UEsDBA=="));
     zipped.binary = Some(true);
     assert_eq!(
-        decode_exec(&zipped, 100).unwrap_err().status,
+        decode_exec(&zipped, 100, ["native"]).unwrap_err().status,
         StatusCode::BAD_REQUEST
     );
     let mut blackbox = exec("js", Some("x"));
     blackbox.image = Some("me/img".into());
-    assert!(decode_exec(&blackbox, 100).is_err());
+    assert!(decode_exec(&blackbox, 100, ["native"]).is_err());
     let mut named = exec("js", Some("x"));
     named.main = Some("handler".into());
     assert_eq!(
-        decode_exec(&named, 100).unwrap().main,
+        decode_exec(&named, 100, ["native"]).unwrap().main,
         Some("handler".into())
     );
+}
+
+#[test]
+fn image_kinds_blackbox_and_native() {
+    // blackbox: an image, code optional.
+    let mut blackbox = exec("blackbox", None);
+    blackbox.image = Some(" me/act:1 ".into());
+    let new = decode_exec(&blackbox, 100, ["native"]).unwrap();
+    assert_eq!(
+        new.kind,
+        NewKind::Image {
+            kind: "blackbox".into(),
+            image: Some("me/act:1".into())
+        }
+    );
+    assert!(new.code.is_empty());
+    let no_image = decode_exec(&exec("blackbox", None), 100, ["native"]).unwrap_err();
+    assert!(no_image.message.contains("'image'"), "{}", no_image.message);
+    let mut bad_image = exec("blackbox", None);
+    bad_image.image = Some("a b".into());
+    assert_eq!(
+        decode_exec(&bad_image, 100, ["native"]).unwrap_err().status,
+        StatusCode::BAD_REQUEST
+    );
+
+    // native: base64 code kept as given, detected as binary; no image.
+    let native = decode_exec(&exec("native", Some("f0VMRg==")), 100, ["native"]).unwrap();
+    assert_eq!(native.kind.name(), "native");
+    assert!(native.binary);
+    assert_eq!(native.code, b"\x7fELF");
+    assert!(decode_exec(&exec("native", None), 100, ["native"]).is_err());
+    let mut with_image = exec("native", Some("f0VMRg=="));
+    with_image.image = Some("x".into());
+    assert!(decode_exec(&with_image, 100, ["native"]).is_err());
+    let mut not_base64 = exec("native", Some("#!/bin/sh"));
+    not_base64.binary = Some(true);
+    assert!(decode_exec(&not_base64, 100, ["native"]).is_err());
+    // Not in the manifest: unknown.
+    assert!(decode_exec(&exec("native", Some("f0VMRg==")), 100, std::iter::empty()).is_err());
 }
 
 #[test]
@@ -169,7 +214,7 @@ fn annotations_on_create_and_update() {
     let given: Parameters =
         serde_json::from_value(json!([{"key": "a", "value": 1}, {"key": "exec", "value": "x"}]))
             .unwrap();
-    let created = action_annotations(Some(&given), None, None, ActionKind::Wasm);
+    let created = action_annotations(Some(&given), None, None, "wasm");
     assert_eq!(
         serde_json::to_value(&created).unwrap(),
         json!([{"key": "a", "value": 1}, {"key": "provide-api-key", "value": false},
@@ -182,7 +227,7 @@ fn annotations_on_create_and_update() {
         Some(&update),
         Some(&["provide-api-key".to_string()]),
         Some(&created),
-        ActionKind::Js,
+        "js",
     );
     assert_eq!(
         serde_json::to_value(&updated).unwrap(),

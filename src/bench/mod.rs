@@ -6,6 +6,7 @@ mod api_raw;
 mod api_report;
 mod api_rows;
 mod api_server;
+pub mod docker;
 pub mod pool;
 mod pool_fixture;
 mod pool_live;

@@ -105,6 +105,14 @@ pub struct ActionOptions {
     /// The entry point of a js action [server default: main].
     #[arg(long)]
     pub main: Option<String>,
+    /// A blackbox action: run this Docker image (kind blackbox); FILE, if
+    /// given, is sent as its code (a zip with an `exec`, or an executable).
+    #[arg(long, value_name = "IMAGE", conflicts_with_all = ["kind", "native"])]
+    pub docker: Option<String>,
+    /// A native action: FILE is an executable (or a zip with an `exec`) run
+    /// by the Docker fallback's action proxy (kind native).
+    #[arg(long, conflicts_with = "kind")]
+    pub native: bool,
     /// Memory limit, MB [server default: 256].
     #[arg(short = 'm', long, value_name = "MB")]
     pub memory: Option<u64>,
@@ -138,8 +146,9 @@ pub enum ActionCommand {
 pub struct CreateArgs {
     /// The action's name (NAME, PKG/NAME or /NAMESPACE/NAME).
     pub name: String,
-    /// The code: a .wasm component or a .js file.
-    pub file: PathBuf,
+    /// The code: a .wasm component, a .js file, or with --native an
+    /// executable (optional with --docker).
+    pub file: Option<PathBuf>,
     /// Parameters, annotations, kind and limits.
     #[command(flatten)]
     pub options: ActionOptions,

@@ -41,6 +41,7 @@
 
 mod cluster;
 mod controller;
+mod docker;
 mod engine;
 mod limits;
 mod load;
@@ -58,6 +59,7 @@ use serde::{Deserialize, Serialize};
 
 pub use cluster::{EtcdConfig, InvokerConfig, NatsConfig};
 pub use controller::{ControllerConfig, StoreConfig};
+pub use docker::DockerConfig;
 pub use engine::EngineSectionConfig;
 pub use limits::{
     ConcurrencyLimitConfig, LimitError, LimitsConfig, LogLimitConfig, MemoryLimitConfig,
@@ -68,7 +70,9 @@ pub use pool::{
     ContainerPoolConfig, ContainerProxyConfig, ContainerProxyTimeoutsConfig,
     PrewarmContainerCreationConfig,
 };
-pub use runtimes::{ReactiveConfig, RuntimeConfig, RuntimesConfig, StemCellConfig};
+pub use runtimes::{
+    ImageRuntimeConfig, ReactiveConfig, RuntimeConfig, RuntimesConfig, StemCellConfig,
+};
 pub use units::{ByteSize, UnitError};
 
 use crate::engine::EngineConfig;
@@ -98,6 +102,8 @@ pub struct Config {
     pub controller: ControllerConfig,
     /// `[store]`: the embedded database's retention.
     pub store: StoreConfig,
+    /// `[docker]`: the Docker fallback for image kinds.
+    pub docker: DockerConfig,
 }
 
 impl Config {
@@ -112,6 +118,7 @@ impl Config {
         self.engine.validate(self.limits.memory.max)?;
         self.controller.validate()?;
         self.store.validate()?;
+        self.docker.validate()?;
         self.runtimes.validate()
     }
 

@@ -13,8 +13,19 @@
 //! stemCells = [
 //!   { initialCount = 2, memory = "256 MB", reactive = { minCount = 1, maxCount = 4, ttl = "2 minutes", threshold = 1, increment = 1 } },
 //! ]
+//!
+//! # A kind with no Wasm runtime, run by the Docker fallback from its image.
+//! [runtimes.images."python:3"]
+//! image = "my/python-action-runtime:3"
+//! stemCells = [{ initialCount = 1, memory = "256 MB" }]
 //! ```
+//!
+//! `[runtimes.images]` maps kinds to Docker images, as OpenWhisk's manifest
+//! maps each kind to its runtime image. `native` (OpenWhisk's convention: an
+//! executable that gets the params JSON and prints its result as its last
+//! line) is always there, mapped to [`PROXY_IMAGE`] unless configured.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -35,6 +46,29 @@ pub struct RuntimesConfig {
     /// `[runtimes.wasm]`. Default: no stem cells, and none allowed: a `wasm`
     /// action's cold start instantiates its own precompiled component.
     pub wasm: RuntimeConfig,
+    /// `[runtimes.images.<kind>]`: kinds run in Docker containers of an
+    /// image. `native` is added when absent (see [`Self::image_runtimes`]).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub images: BTreeMap<String, ImageRuntimeConfig>,
+}
+
+/// The image of the `native` kind and the base of blackbox images: the
+/// action proxy built from `runtimes/docker` (`runtimes/docker/build.sh`).
+pub const PROXY_IMAGE: &str = "wasmwhisk/action-proxy:latest";
+
+/// The kind of native executables (OpenWhisk's `native` convention).
+pub const NATIVE_KIND: &str = "native";
+
+/// One image kind of the manifest.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageRuntimeConfig {
+    /// The Docker image that runs actions of this kind; it must speak
+    /// OpenWhisk's action protocol on port 8080. Required.
+    pub image: String,
+    /// Prewarmed containers of the image. Default none.
+    #[serde(default, rename = "stemCells")]
+    pub stem_cells: Vec<StemCellConfig>,
 }
 
 impl Default for RuntimesConfig {
@@ -54,6 +88,7 @@ impl Default for RuntimesConfig {
                 }],
             },
             wasm: RuntimeConfig::default(),
+            images: BTreeMap::new(),
         }
     }
 }
@@ -111,9 +146,54 @@ impl RuntimesConfig {
         }
     }
 
+    /// The image kinds: `[runtimes.images]`, plus `native` →
+    /// [`PROXY_IMAGE`] unless configured.
+    pub fn image_runtimes(&self) -> BTreeMap<String, ImageRuntimeConfig> {
+        let mut images = self.images.clone();
+        images
+            .entry(NATIVE_KIND.to_string())
+            .or_insert_with(|| ImageRuntimeConfig {
+                image: PROXY_IMAGE.to_string(),
+                stem_cells: Vec::new(),
+            });
+        images
+    }
+
     /// Checks the manifest's constraints on every stem cell, and that only
     /// kinds with a runtime component have stem cells.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        for (kind, runtime) in &self.images {
+            let key = format!("runtimes.images.{kind}");
+            if kind.parse::<ActionKind>().is_ok() || kind == "blackbox" || kind == "sequence" {
+                return Err(invalid(
+                    key,
+                    format!(
+                        "expected a kind without a Wasm runtime: {kind} is built in and cannot be mapped to an image"
+                    ),
+                ));
+            }
+            if kind.is_empty()
+                || !kind
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, ':' | '-' | '_' | '.'))
+            {
+                return Err(invalid(
+                    key,
+                    format!(
+                        "expected a kind name of letters, digits, ':', '-', '_' or '.', got {kind:?}"
+                    ),
+                ));
+            }
+            if runtime.image.trim().is_empty() {
+                return Err(invalid(
+                    format!("{key}.image"),
+                    "expected an image name, got an empty string".to_string(),
+                ));
+            }
+            for (i, cell) in runtime.stem_cells.iter().enumerate() {
+                cell.validate(&format!("{key}.stemCells[{i}]"))?;
+            }
+        }
         for kind in [ActionKind::Js, ActionKind::Wasm] {
             let cells = self.stem_cells(kind);
             let key = format!("runtimes.{kind}.stemCells");
@@ -260,6 +340,30 @@ mod tests {
             .is_ok()
         );
         assert!(with_reactive(|r| r.min_count = 4).validate().is_ok());
+    }
+
+    #[test]
+    fn image_kinds_add_native_and_refuse_built_in_kinds() {
+        let mut runtimes = RuntimesConfig::default();
+        let images = runtimes.image_runtimes();
+        assert_eq!(images[NATIVE_KIND].image, PROXY_IMAGE);
+        runtimes.images.insert(
+            "python:3".into(),
+            ImageRuntimeConfig {
+                image: "my/python:3".into(),
+                stem_cells: runtimes.js.stem_cells.clone(),
+            },
+        );
+        assert!(runtimes.validate().is_ok());
+        assert_eq!(runtimes.image_runtimes().len(), 2);
+        runtimes.images.insert(
+            "nodejs:20".into(),
+            ImageRuntimeConfig {
+                image: "node".into(),
+                stem_cells: Vec::new(),
+            },
+        );
+        assert_eq!(invalid_key(&runtimes), "runtimes.images.nodejs:20");
     }
 
     #[test]

@@ -14,13 +14,14 @@
 //! is reactive, and the 5-second disable round while draining. Nothing per
 //! sandbox.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant as TokioInstant;
 
+use super::container::{Container, DockerPort};
 use super::health::{HealthAction, HealthReport, HealthState, InvokerHealth};
 use super::introspect::{ContainerView, PoolMetrics, StartCounts, TotalContainerPoolState};
 use super::ports::{ActionStore, ActivationStore, ClusterState, ExecutableAction, Messenger};
@@ -35,13 +36,15 @@ use super::state::PoolState;
 use super::warm::{Keeping, WarmCache, WarmEntry};
 use crate::action::{ActionKind, ActionLimits, ActivationContext, InitArgs};
 use crate::config::Config;
+use crate::docker::DockerSettings;
 use crate::engine::Engine;
 use crate::protocol::{
     ActivationMessage, ContainerCreationAckMessage, ContainerCreationError,
     ContainerCreationMessage, ContainerDeletionMessage, ContainerKeyKind, EtcdKeys,
     InvokerInstanceId, InvokerResourceMessage, InvokerState, WhiskActivation,
 };
-use crate::sandbox::{ResponseStatus, Sandbox};
+use crate::runtimes::Backend;
+use crate::sandbox::ResponseStatus;
 
 /// The pool's settings, from the configuration (reference §8.1, §2.2).
 #[derive(Clone, Debug)]
@@ -82,6 +85,10 @@ pub struct PoolSettings {
     /// `prewarm-container-creation-config`: start at most `.0` stem cells
     /// every `.1`; `None` starts them at once.
     pub prewarm_throttle: Option<(usize, Duration)>,
+    /// The image kinds (kind → image) the Docker fallback runs.
+    pub images: BTreeMap<String, String>,
+    /// How to reach Docker; `None`: the Docker backend is disabled.
+    pub docker: Option<DockerSettings>,
 }
 
 impl PoolSettings {
@@ -90,10 +97,16 @@ impl PoolSettings {
         let pool = &config.container_pool;
         let timeouts = &config.container_proxy.timeouts;
         let mut stem_cells = Vec::new();
-        for kind in [ActionKind::Js, ActionKind::Wasm] {
-            for cell in config.runtimes.stem_cells(kind) {
+        let image_runtimes = config.runtimes.image_runtimes();
+        let wasm_kinds = [ActionKind::Js, ActionKind::Wasm]
+            .map(|kind| (kind.as_str().to_string(), config.runtimes.stem_cells(kind)));
+        let image_kinds = image_runtimes
+            .iter()
+            .map(|(kind, runtime)| (kind.clone(), runtime.stem_cells.as_slice()));
+        for (kind, cells) in wasm_kinds.into_iter().chain(image_kinds) {
+            for cell in cells {
                 stem_cells.push(StemCellSpec {
-                    kind: kind.as_str().to_string(),
+                    kind: kind.clone(),
                     memory_mb: cell.memory.as_mb(),
                     initial_count: cell.initial_count,
                     reactive: cell.reactive.as_ref().map(|r| ReactiveSpec {
@@ -106,6 +119,14 @@ impl PoolSettings {
                 });
             }
         }
+        let images = image_runtimes
+            .into_iter()
+            .map(|(kind, runtime)| (kind, runtime.image))
+            .collect();
+        let docker = config
+            .docker
+            .enabled
+            .then(|| super::container::docker_settings(config));
         PoolSettings {
             user_memory_mb: pool.user_memory.as_mb(),
             prewarm_promotion: pool.prewarm_promotion,
@@ -132,6 +153,18 @@ impl PoolSettings {
                     c.creation_delay,
                 )
             }),
+            images,
+            docker,
+        }
+    }
+
+    /// What runs `action`, if anything can.
+    pub fn backend(&self, action: &ExecutableAction) -> Option<Backend> {
+        match &action.meta.exec {
+            crate::protocol::ExecMetaData::Code { kind, image, .. } => {
+                crate::runtimes::backend(kind, image.as_deref(), &self.images)
+            }
+            crate::protocol::ExecMetaData::Sequence { .. } => None,
         }
     }
 }
@@ -187,7 +220,7 @@ pub enum Event {
         /// Its id.
         id: SandboxId,
         /// The sandbox, or why not.
-        result: Result<Sandbox, String>,
+        result: Result<Container, String>,
         /// When it expires.
         expires: Option<Instant>,
     },
@@ -200,6 +233,9 @@ pub enum Event {
     CreationFailed {
         /// The sandbox.
         id: SandboxId,
+        /// The ack's error: `WhiskError` (reschedulable), or `BlackBoxError`
+        /// when an image kind's container cannot be created.
+        kind: ContainerCreationError,
         /// Why.
         error: String,
     },
@@ -246,6 +282,8 @@ pub struct Shared {
     pub ports: PoolPorts,
     /// Activations by start kind, counted by the proxies.
     pub starts: StartCounters,
+    /// The Docker fallback.
+    pub docker: Arc<DockerPort>,
     events: mpsc::UnboundedSender<Event>,
 }
 
@@ -354,6 +392,7 @@ impl PoolHandle {
         ports: PoolPorts,
     ) -> PoolHandle {
         let (events, rx) = mpsc::unbounded_channel();
+        let docker = DockerPort::new(settings.docker.clone());
         let shared = Arc::new(Shared {
             engine,
             invoker,
@@ -361,8 +400,19 @@ impl PoolHandle {
             settings,
             ports,
             starts: StartCounters::default(),
+            docker,
             events,
         });
+        if shared.docker.enabled() {
+            // Connect early: leftovers of a crash go now, not at the first
+            // image action.
+            let port = shared.docker.clone();
+            tokio::spawn(async move {
+                if let Err(error) = port.get().await {
+                    tracing::info!(%error, "Docker is not available; actions of image kinds fail until it is");
+                }
+            });
+        }
         let actor = Actor::new(shared.clone());
         tokio::spawn(actor.run(rx));
         PoolHandle { shared }
@@ -453,7 +503,7 @@ struct Actor {
     state: PoolState<ContainerCreationMessage>,
     planner: PrewarmPlanner,
     health: InvokerHealth,
-    stem_cells: HashMap<SandboxId, Sandbox>,
+    stem_cells: HashMap<SandboxId, Container>,
     /// The control channel of every sandbox with a proxy task.
     proxies: HashMap<SandboxId, mpsc::Sender<Control>>,
     warm: WarmCache,
@@ -614,10 +664,10 @@ impl Actor {
                 Ok(None) => {}
                 Err(e) => tracing::warn!(error = %e, "ready from an unexpected sandbox"),
             },
-            Event::CreationFailed { id, error } => {
+            Event::CreationFailed { id, kind, error } => {
                 if let Some(msg) = self.state.creation_failed(id) {
                     let reason = format!("creationId: {}, {error}", msg.creation_id);
-                    self.ack(msg, Some((ContainerCreationError::WhiskError, reason)));
+                    self.ack(msg, Some((kind, reason)));
                 }
             }
             Event::Paused {
@@ -650,19 +700,21 @@ impl Actor {
     }
 
     fn create(&mut self, msg: ContainerCreationMessage, action: Arc<ExecutableAction>) {
-        let kind = proxy::action_kind(&action);
+        let backend = self.shared.settings.backend(&action);
         let pool_action = PoolAction {
             key: WarmKey {
                 invocation_namespace: msg.invocation_namespace.clone(),
                 action: msg.action.as_string_without_version(),
                 revision: msg.revision.to_string(),
             },
-            kind: kind.map_or_else(
-                || action.meta.exec.kind().to_string(),
-                |k| k.as_str().to_string(),
-            ),
+            kind: match &backend {
+                Some(Backend::Wasm(kind)) => kind.as_str().to_string(),
+                // Image kinds prewarm by their manifest name; `blackbox`
+                // images have no stem cells (OpenWhisk's too).
+                _ => action.meta.exec.kind().to_string(),
+            },
             memory_mb: action.meta.limits.memory,
-            executable: kind.is_some() && action.meta.is_executable(),
+            executable: backend.is_some() && action.meta.is_executable(),
         };
         let kept = msg.clone();
         let mut decision = self.state.create(&pool_action, msg);
@@ -698,9 +750,9 @@ impl Actor {
                     // The books say prewarmed; a stem cell missing from the
                     // map (never expected) is made cold instead.
                     let start = match self.stem_cells.remove(&id) {
-                        Some(mut sandbox) => {
-                            sandbox.set_memory_limit(pool_action.memory_mb);
-                            Start::Prewarmed(sandbox)
+                        Some(mut container) => {
+                            container.set_memory_limit(pool_action.memory_mb);
+                            Start::Prewarmed(container)
                         }
                         None => Start::Cold,
                     };
@@ -811,13 +863,21 @@ impl Actor {
         let shared = self.shared.clone();
         let kind = kind.to_string();
         tokio::spawn(async move {
-            let engine = shared.engine.clone();
-            let made = tokio::task::spawn_blocking(move || {
-                let kind: ActionKind = kind.parse().map_err(|e| format!("{e}"))?;
-                proxy::new_stem_cell(&engine, kind, memory_mb)
-            })
-            .await
-            .unwrap_or_else(|_| Err("the stem cell creation task failed".to_string()));
+            let made = match (
+                kind.parse::<ActionKind>(),
+                shared.settings.images.get(&kind),
+            ) {
+                (Ok(wasm), _) => {
+                    let engine = shared.engine.clone();
+                    tokio::task::spawn_blocking(move || {
+                        proxy::new_stem_cell(&engine, wasm, memory_mb).map(Container::from)
+                    })
+                    .await
+                    .unwrap_or_else(|_| Err("the stem cell creation task failed".to_string()))
+                }
+                (Err(_), Some(image)) => shared.docker.create(id, &kind, image, memory_mb).await,
+                (Err(e), None) => Err(e.to_string()),
+            };
             // Tokio's clock, so tests with paused time see stem cells expire.
             let expires = ttl.and_then(|ttl| TokioInstant::now().into_std().checked_add(ttl));
             shared.send(Event::StemCell {
@@ -850,7 +910,7 @@ impl Actor {
     fn stem_cell_created(
         &mut self,
         id: SandboxId,
-        result: Result<Sandbox, String>,
+        result: Result<Container, String>,
         expires: Option<Instant>,
     ) {
         match result {
@@ -1081,10 +1141,20 @@ impl Actor {
         if let Some(stop) = self.health_test.take() {
             let _ = stop.send(());
         }
+        let mut idle = Vec::new();
         for (id, entry) in self.warm.drain() {
             self.unregister_warmed(id, &entry);
+            idle.push(entry.sandbox);
         }
-        self.stem_cells.clear();
+        idle.extend(self.stem_cells.drain().map(|(_, container)| container));
+        futures_util::future::join_all(idle.into_iter().map(Container::destroy)).await;
+        // Whatever else this invoker still has in Docker (a container whose
+        // proxy outlived the grace) goes too.
+        if let Some(docker) = self.shared.docker.connected().await
+            && let Err(e) = docker.remove_owned().await
+        {
+            tracing::warn!(error = %e, "removing this invoker's containers at shutdown failed");
+        }
         let report = self.health.report();
         let message = resource_message(&HealthReport {
             status: HealthState::Offline,

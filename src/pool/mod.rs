@@ -17,12 +17,14 @@
 //! The async layer (see `docs/pool.md`):
 //! - [`invoker`]: the pool actor and its [`PoolHandle`](invoker::PoolHandle);
 //! - [`proxy`]: one task per busy sandbox — pull, init, run, record, pause;
+//! - [`container`]: what a sandbox is — a Wasm instance or a Docker container;
 //! - [`warm`]: paused sandboxes in a moka cache with per-entry expiry;
 //! - [`record`]: activation records and completion acks;
 //! - [`introspect`]: the `GetState` JSON and metrics;
 //! - [`ports`]: the traits the pool talks to the world through, and
 //!   [`local`]: their in-process implementations.
 
+pub mod container;
 pub mod health;
 pub mod introspect;
 pub mod invoker;

@@ -33,6 +33,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio::time::Instant as TokioInstant;
 
+use super::container::{Container, InitError};
 use super::invoker::{Event, Shared, StartKind};
 use super::ports::ExecutableAction;
 use super::queue::Pulled;
@@ -41,8 +42,11 @@ use super::slot::{SandboxId, WarmKey};
 use super::warm::{Keeping, WarmEntry};
 use crate::action::{ActionKind, ActionLimits, ActivationContext, InitArgs};
 use crate::engine::Engine;
-use crate::protocol::{ActivationMessage, ContainerKeyKind, ExecMetaData, WhiskActivation};
-use crate::sandbox::{AsyncSandbox, Sandbox};
+use crate::protocol::{
+    ActivationMessage, ContainerCreationError, ContainerKeyKind, ExecMetaData, WhiskActivation,
+};
+use crate::runtimes::Backend;
+use crate::sandbox::Sandbox;
 
 /// A message from the pool to a running proxy.
 #[derive(Debug)]
@@ -58,9 +62,9 @@ pub enum Start {
     /// Create a new one (cold start).
     Cold,
     /// Specialize this stem cell (its `init` runs with the first activation).
-    Prewarmed(Sandbox),
+    Prewarmed(Container),
     /// Resume this warmed, already initialized sandbox.
-    Warm(Sandbox),
+    Warm(Container),
 }
 
 /// What a proxy needs to start.
@@ -168,6 +172,39 @@ pub fn create_sandbox(engine: &Arc<Engine>, action: &ExecutableAction) -> Result
         .map_err(|e| e.to_string())
 }
 
+/// Creates a container for `action` from scratch: a Wasm sandbox on a
+/// blocking thread, or a Docker container. `Err`: the creation ack's error
+/// and why.
+async fn create_container(
+    shared: &Shared,
+    id: SandboxId,
+    action: &Arc<ExecutableAction>,
+) -> Result<Container, (ContainerCreationError, String)> {
+    match shared.settings.backend(action) {
+        Some(Backend::Docker { image }) => shared
+            .docker
+            .create(
+                id,
+                action.meta.exec.kind(),
+                &image,
+                action.meta.limits.memory,
+            )
+            .await
+            // OpenWhisk's `BlackboxStartupError`: not rescheduled, the
+            // queued activations fail with the reason.
+            .map_err(|e| (ContainerCreationError::BlackBoxError, e)),
+        _ => {
+            let engine = shared.engine.clone();
+            let act = action.clone();
+            tokio::task::spawn_blocking(move || create_sandbox(&engine, &act))
+                .await
+                .unwrap_or_else(|_| Err("the sandbox creation task failed".to_string()))
+                .map(Container::from)
+                .map_err(|e| (ContainerCreationError::WhiskError, e))
+        }
+    }
+}
+
 /// Runs one proxy to its end.
 pub async fn run(shared: Arc<Shared>, args: ProxyArgs, mut control: mpsc::Receiver<Control>) {
     let ProxyArgs {
@@ -177,39 +214,45 @@ pub async fn run(shared: Arc<Shared>, args: ProxyArgs, mut control: mpsc::Receiv
         start,
         keeping,
     } = args;
-    let origin = match &start {
+    let mut origin = match &start {
         Start::Cold => StartKind::Cold,
         Start::Prewarmed(_) => StartKind::Prewarm,
         Start::Warm(_) => StartKind::Warm,
     };
-    let (sandbox, initialized) = match start {
-        Start::Cold => {
-            let engine = shared.engine.clone();
-            let act = action.clone();
-            let made = tokio::task::spawn_blocking(move || create_sandbox(&engine, &act))
-                .await
-                .unwrap_or_else(|_| Err("the sandbox creation task failed".to_string()));
-            match made {
-                Ok(sandbox) => (sandbox, false),
-                Err(error) => {
-                    shared.send(Event::CreationFailed { id, error });
-                    shared.send(Event::Removed {
-                        id,
-                        replace_prewarm: true,
-                    });
-                    return;
-                }
+    let resumed = match start {
+        Start::Cold => None,
+        Start::Prewarmed(container) => Some((container, false)),
+        Start::Warm(container) => match container.resume().await {
+            Ok(()) => Some((container, true)),
+            // OpenWhisk's `ResumeFailed`: this one goes, a new one comes.
+            Err(error) => {
+                tracing::warn!(sandbox = id, %error, "resuming a warmed container failed; creating a new one");
+                container.destroy().await;
+                origin = StartKind::Cold;
+                None
             }
-        }
-        Start::Prewarmed(sandbox) => (sandbox, false),
-        Start::Warm(sandbox) => (sandbox, true),
+        },
+    };
+    let (sandbox, initialized) = match resumed {
+        Some(started) => started,
+        None => match create_container(&shared, id, &action).await {
+            Ok(container) => (container, false),
+            Err((kind, error)) => {
+                shared.send(Event::CreationFailed { id, kind, error });
+                shared.send(Event::Removed {
+                    id,
+                    replace_prewarm: true,
+                });
+                return;
+            }
+        },
     };
     let mut proxy = Proxy {
         shared: shared.clone(),
         id,
         action,
         key,
-        sandbox: AsyncSandbox::new(sandbox),
+        sandbox,
         initialized,
         origin,
         keeping,
@@ -226,31 +269,36 @@ pub async fn run(shared: Arc<Shared>, args: ProxyArgs, mut control: mpsc::Receiv
     if let Some(k) = &existing {
         proxy.delete_key(k).await;
     }
+    let end = match end {
+        End::Pause if proxy.sandbox.is_retired() => End::Remove,
+        End::Pause => match proxy.sandbox.pause().await {
+            Ok(()) => End::Pause,
+            Err(error) => {
+                tracing::warn!(sandbox = id, %error, "pausing the container failed; removing it");
+                End::Remove
+            }
+        },
+        End::Remove => End::Remove,
+    };
     match end {
         End::Pause => {
             if let Some(k) = proxy.container_key(ContainerKeyKind::Warmed) {
                 proxy.put_key(&k).await;
             }
-            match proxy.sandbox.into_inner() {
-                Some(sandbox) => shared.send(Event::Paused {
-                    id,
-                    last_used: proxy.last_used,
-                    entry: WarmEntry {
-                        sandbox,
-                        action: proxy.action,
-                        invocation_namespace: proxy.key.invocation_namespace,
-                        keeping: proxy.keeping,
-                        kept: false,
-                    },
-                }),
-                None => shared.send(Event::Removed {
-                    id,
-                    replace_prewarm: true,
-                }),
-            }
+            shared.send(Event::Paused {
+                id,
+                last_used: proxy.last_used,
+                entry: WarmEntry {
+                    sandbox: proxy.sandbox,
+                    action: proxy.action,
+                    invocation_namespace: proxy.key.invocation_namespace,
+                    keeping: proxy.keeping,
+                    kept: false,
+                },
+            });
         }
         End::Remove => {
-            drop(proxy);
+            proxy.sandbox.destroy().await;
             shared.send(Event::Removed {
                 id,
                 replace_prewarm: true,
@@ -264,7 +312,7 @@ struct Proxy {
     id: SandboxId,
     action: Arc<ExecutableAction>,
     key: WarmKey,
-    sandbox: AsyncSandbox,
+    sandbox: Container,
     initialized: bool,
     /// How the sandbox started: the start kind of its first activation.
     origin: StartKind,
@@ -376,7 +424,11 @@ impl Proxy {
                     init = Some((init_start, took));
                     self.initialized = true;
                 }
-                Err(failure) => {
+                Err(InitError::Reschedule(why)) => {
+                    self.reschedule(&msg, delivery, &why).await;
+                    return After::Destroy;
+                }
+                Err(InitError::Failed(failure)) => {
                     let times = RunTimes {
                         init: Some((init_start, failure.duration)),
                         run_start: init_start + failure.duration,
@@ -414,7 +466,13 @@ impl Proxy {
                 .then(|| msg.user.authkey.api_key().map(str::to_string))
                 .flatten(),
         };
-        let report = self.sandbox.run(context, params, limits).await;
+        let report = match self.sandbox.run(context, params, limits).await {
+            Ok(report) => report,
+            Err(why) => {
+                self.reschedule(&msg, delivery, &why).await;
+                return After::Destroy;
+            }
+        };
         if report.response.status.retires_sandbox() || self.sandbox.is_retired() {
             after = After::Destroy;
         }
@@ -480,6 +538,15 @@ impl Proxy {
         self.finishing.spawn(async move {
             finish(&shared, &key, &msg, activation, delivery, logs_collected).await;
         });
+    }
+
+    /// Gives an activation this container could not take back to its queue
+    /// (OpenWhisk's `RescheduleActivation`); the container is destroyed.
+    async fn reschedule(&self, msg: &ActivationMessage, delivery: u64, why: &str) {
+        tracing::warn!(sandbox = self.id, activation = %msg.activation_id, why, "rescheduling the activation");
+        if let Err(e) = self.shared.ports.queue.redeliver(&self.key, delivery).await {
+            tracing::warn!(activation = %msg.activation_id, error = %e, "giving the activation back failed");
+        }
     }
 
     /// Waits until every record handed off is stored and acked.

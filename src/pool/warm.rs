@@ -23,9 +23,9 @@ use moka::Expiry;
 use moka::notification::RemovalCause;
 use moka::sync::Cache;
 
+use super::container::Container;
 use super::ports::ExecutableAction;
 use super::slot::SandboxId;
-use crate::sandbox::Sandbox;
 use crate::sync::lock;
 
 /// How long a warmed sandbox may be kept after `idle-container`, from its
@@ -41,8 +41,8 @@ pub struct Keeping {
 /// A paused sandbox and what it needs to run again.
 #[derive(Debug)]
 pub struct WarmEntry {
-    /// The initialized sandbox.
-    pub sandbox: Sandbox,
+    /// The initialized sandbox (a paused container on Docker).
+    pub sandbox: Container,
     /// Its action (name and revision of its warm-reuse identity).
     pub action: Arc<ExecutableAction>,
     /// The namespace it ran activations for (the rest of that identity).
@@ -198,7 +198,7 @@ mod tests {
             Default::default(),
         );
         Some(WarmEntry {
-            sandbox,
+            sandbox: sandbox.into(),
             action: Arc::new(ExecutableAction {
                 meta,
                 revision: DocRevision::new("1-a"),

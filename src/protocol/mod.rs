@@ -68,7 +68,7 @@ pub mod size;
 #[cfg(test)]
 pub(crate) mod fixtures;
 
-pub use action::{ActionLimits, ExecMetaData, WhiskActionMetaData};
+pub use action::{ActionLimits, BLACKBOX_KIND, ExecMetaData, WhiskActionMetaData};
 pub use activation::{ActivationMessage, AuthKey, Identity, Namespace, Privilege, UserLimits};
 pub use completion::{
     AcknowledgementMessage, ActivationOrId, CombinedCompletionAndResultMessage, CompletionMessage,

@@ -47,6 +47,13 @@ impl AsyncSandbox {
         self.sandbox.into_inner().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// [`Sandbox::set_memory_limit`].
+    pub fn set_memory_limit(&mut self, memory_mb: u64) {
+        if let Some(sandbox) = self.slot() {
+            sandbox.set_memory_limit(memory_mb);
+        }
+    }
+
     fn slot(&mut self) -> &mut Option<Sandbox> {
         self.sandbox.get_mut().unwrap_or_else(|e| e.into_inner())
     }

@@ -16,7 +16,12 @@ use super::{
 /// Runs one `action` command.
 pub(super) fn run(cmd: ActionCommand, api: &Client) -> Result<u8> {
     match cmd {
-        ActionCommand::Create(args) => put(api, &args.name, Some(&args.file), &args.options, false),
+        ActionCommand::Create(args) => {
+            if args.file.is_none() && args.options.docker.is_none() {
+                bail!("action create needs the code FILE (only a --docker action may go without)");
+            }
+            put(api, &args.name, args.file.as_deref(), &args.options, false)
+        }
         ActionCommand::Update(args) => {
             put(api, &args.name, args.file.as_deref(), &args.options, true)
         }
@@ -56,7 +61,13 @@ fn put(
         Some(file) => {
             let bytes =
                 std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-            let exec = Exec::new(file, &bytes, options.kind.as_deref(), options.main.clone())?;
+            let kind = match (&options.docker, options.native) {
+                (Some(_), _) => Some("blackbox"),
+                (None, true) => Some("native"),
+                (None, false) => options.kind.as_deref(),
+            };
+            let mut exec = Exec::new(file, &bytes, kind, options.main.clone())?;
+            exec.image = options.docker.clone();
             let shown = file
                 .file_name()
                 .unwrap_or(file.as_os_str())
@@ -64,8 +75,12 @@ fn put(
             let label = format!("{shown} ({})", human_size(bytes.len() as u64));
             (Some(exec), label)
         }
-        None if options.kind.is_some() || options.main.is_some() => {
-            bail!("--kind and --main come with the code: give the FILE too")
+        None if options.docker.is_some() => {
+            let exec = Exec::image(options.docker.clone(), options.main.clone());
+            (Some(exec), String::new())
+        }
+        None if options.kind.is_some() || options.main.is_some() || options.native => {
+            bail!("--kind, --native and --main come with the code: give the FILE too")
         }
         None => (None, String::new()),
     };

@@ -60,9 +60,22 @@ pub struct Exec {
     pub binary: bool,
     /// `--main`.
     pub main: Option<String>,
+    /// `--docker IMAGE`: a blackbox action's image.
+    pub image: Option<String>,
 }
 
 impl Exec {
+    /// A blackbox action with no code of its own: its image has the action.
+    pub fn image(image: Option<String>, main: Option<String>) -> Exec {
+        Exec {
+            kind: crate::protocol::BLACKBOX_KIND.to_string(),
+            code: String::new(),
+            binary: false,
+            main,
+            image,
+        }
+    }
+
     /// The code of `file`: its kind from `kind` (any name [`ActionKind`]
     /// parses, sent as given) or else from its extension.
     pub fn new(
@@ -72,6 +85,17 @@ impl Exec {
         main: Option<String>,
     ) -> Result<Exec> {
         let (parsed, kind) = match kind {
+            // Not a Wasm kind: a kind the server runs in Docker (blackbox,
+            // native, …); its code goes as base64, its container decodes it.
+            Some(name) if name.parse::<ActionKind>().is_err() => {
+                return Ok(Exec {
+                    kind: name.to_string(),
+                    code: base64::engine::general_purpose::STANDARD.encode(bytes),
+                    binary: true,
+                    main,
+                    image: None,
+                });
+            }
             Some(name) => (name.parse::<ActionKind>()?, name.to_string()),
             None => match ActionKind::from_path(file) {
                 Some(kind) => (kind, kind.as_str().to_string()),
@@ -99,6 +123,7 @@ impl Exec {
             code,
             binary,
             main,
+            image: None,
         })
     }
 }
@@ -127,8 +152,13 @@ pub fn action_put(
     if let Some(exec) = exec {
         let mut e = Map::new();
         e.insert("kind".into(), exec.kind.clone().into());
-        e.insert("code".into(), exec.code.clone().into());
+        if !exec.code.is_empty() || exec.image.is_none() {
+            e.insert("code".into(), exec.code.clone().into());
+        }
         e.insert("binary".into(), exec.binary.into());
+        if let Some(image) = &exec.image {
+            e.insert("image".into(), image.clone().into());
+        }
         if let Some(main) = &exec.main {
             e.insert("main".into(), main.clone().into());
         }
@@ -217,7 +247,19 @@ mod tests {
         let forced = Exec::new(Path::new("a.js"), b"\0asm", Some("wasm"), None).unwrap();
         assert!(forced.binary);
         assert!(Exec::new(Path::new("a.txt"), b"x", None, None).is_err());
-        assert!(Exec::new(Path::new("a.py"), b"x", Some("python:3"), None).is_err());
+        // A kind with no Wasm runtime goes to the server as base64: the
+        // server knows which image kinds it runs (and refuses the others).
+        let native = Exec::new(Path::new("exec"), b"\x7fELF", Some("native"), None).unwrap();
+        assert_eq!(
+            (native.kind.as_str(), native.code.as_str(), native.binary),
+            ("native", "f0VMRg==", true)
+        );
+        let image = Exec::image(Some("me/act:1".into()), None);
+        let body = action_put(Some(&image), &Map::new(), &Map::new(), Limits::default());
+        assert_eq!(
+            body,
+            serde_json::json!({"exec": {"kind": "blackbox", "binary": false, "image": "me/act:1"}})
+        );
         assert!(Exec::new(Path::new("a.js"), &[0xff, 0xfe], None, None).is_err());
     }
 

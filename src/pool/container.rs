@@ -1,0 +1,251 @@
+//! A pool's container, whatever runs it: a Wasm sandbox, or a Docker
+//! container for kinds with no Wasm runtime (the fallback, reference §6).
+//!
+//! The pool's states, memory accounting, stem cells, pausing and eviction are
+//! the same for both; only these moves differ:
+//!
+//! | move | Wasm sandbox | Docker container |
+//! |---|---|---|
+//! | create | instantiate a component (µs) | `docker create` + `start` (hundreds of ms) |
+//! | init / run | calls into the instance on a blocking thread | `POST /init`, `POST /run` on port 8080 |
+//! | pause / resume | nothing: an idle instance costs no CPU | `docker pause` / `unpause` |
+//! | destroy | drop | `docker rm -f` (awaited, or spawned on drop) |
+//!
+//! A Docker `/init` or `/run` answered by 503, or a `/run` whose connection
+//! fails, hands the activation back to its queue (OpenWhisk's
+//! `ContainerHealthError` → reschedule) and the container is destroyed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+use crate::action::{ActionLimits, ActivationContext, InitArgs};
+use crate::docker::{ContainerInitError, ContainerSpec, Docker, DockerContainer, DockerSettings};
+use crate::sandbox::{AsyncSandbox, InitFailure, RunReport, Sandbox};
+
+/// One container of the pool.
+#[derive(Debug)]
+pub enum Container {
+    /// A Wasm instance.
+    Wasm(AsyncSandbox),
+    /// A Docker container.
+    Docker(DockerContainer),
+}
+
+/// Why `init` did not succeed.
+#[derive(Debug)]
+pub enum InitError {
+    /// The action failed to initialize: the first activation's developer
+    /// error; the container is destroyed.
+    Failed(InitFailure),
+    /// The container could not take it (503, connection failure): give the
+    /// activation back to the queue and destroy the container.
+    Reschedule(String),
+}
+
+impl From<Sandbox> for Container {
+    fn from(sandbox: Sandbox) -> Self {
+        Container::Wasm(AsyncSandbox::new(sandbox))
+    }
+}
+
+impl Container {
+    /// True when it must be destroyed (a developer or system error ended it).
+    pub fn is_retired(&self) -> bool {
+        match self {
+            Container::Wasm(sandbox) => sandbox.is_retired(),
+            Container::Docker(container) => container.is_retired(),
+        }
+    }
+
+    /// Sets the memory limit of a Wasm stem cell being specialized. A Docker
+    /// container keeps the limit it was created with (its stem cell's, at
+    /// least the action's).
+    pub fn set_memory_limit(&mut self, memory_mb: u64) {
+        if let Container::Wasm(sandbox) = self {
+            sandbox.set_memory_limit(memory_mb);
+        }
+    }
+
+    /// OpenWhisk's `/init`, once.
+    pub async fn init(
+        &mut self,
+        args: InitArgs,
+        limits: ActionLimits,
+    ) -> Result<Duration, InitError> {
+        match self {
+            Container::Wasm(sandbox) => sandbox.init(args, limits).await.map_err(InitError::Failed),
+            Container::Docker(container) => {
+                container
+                    .init(args, limits)
+                    .await
+                    .map_err(|error| match error {
+                        ContainerInitError::Failed(failure) => InitError::Failed(failure),
+                        ContainerInitError::Reschedule(why) => InitError::Reschedule(why.0),
+                    })
+            }
+        }
+    }
+
+    /// OpenWhisk's `/run`. `Err`: reschedule the activation, with why.
+    pub async fn run(
+        &mut self,
+        context: ActivationContext,
+        params: Map<String, Value>,
+        limits: ActionLimits,
+    ) -> Result<RunReport, String> {
+        match self {
+            Container::Wasm(sandbox) => Ok(sandbox.run(context, params, limits).await),
+            Container::Docker(container) => container
+                .run(context, params, limits)
+                .await
+                .map_err(|why| why.0),
+        }
+    }
+
+    /// Pauses it on its way to the warm cache (`docker pause`).
+    pub async fn pause(&self) -> Result<(), String> {
+        match self {
+            Container::Wasm(_) => Ok(()),
+            Container::Docker(container) => container.pause().await.map_err(|e| e.to_string()),
+        }
+    }
+
+    /// Resumes it out of the warm cache (`docker unpause`).
+    pub async fn resume(&self) -> Result<(), String> {
+        match self {
+            Container::Wasm(_) => Ok(()),
+            Container::Docker(container) => container.resume().await.map_err(|e| e.to_string()),
+        }
+    }
+
+    /// Destroys it, waiting for Docker to remove a container.
+    pub async fn destroy(self) {
+        match self {
+            Container::Wasm(sandbox) => drop(sandbox),
+            Container::Docker(container) => container.destroy().await,
+        }
+    }
+}
+
+/// The pool's way to Docker: connected on first use and again after a
+/// failure, so image kinds start working once the daemon is up, and Wasm
+/// kinds never wait for it. The first connection of the process removes
+/// the containers a crashed predecessor left (those with this invoker's
+/// owner label) before any container is created.
+pub struct DockerPort {
+    settings: Option<DockerSettings>,
+    state: tokio::sync::Mutex<PortState>,
+}
+
+#[derive(Default)]
+struct PortState {
+    docker: Option<Docker>,
+    cleaned: bool,
+}
+
+impl std::fmt::Debug for DockerPort {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DockerPort")
+            .field("enabled", &self.settings.is_some())
+            .finish()
+    }
+}
+
+impl DockerPort {
+    /// A port that connects with `settings`; `None`: Docker is disabled.
+    pub fn new(settings: Option<DockerSettings>) -> Arc<DockerPort> {
+        Arc::new(DockerPort {
+            settings,
+            state: tokio::sync::Mutex::new(PortState::default()),
+        })
+    }
+
+    /// True unless `[docker] enabled = false`.
+    pub fn enabled(&self) -> bool {
+        self.settings.is_some()
+    }
+
+    /// The connected daemon, connecting (and, the first time, removing
+    /// leftovers) if needed.
+    pub async fn get(&self) -> Result<Docker, String> {
+        let Some(settings) = &self.settings else {
+            return Err(
+                "the Docker backend is disabled ([docker] enabled = false), so actions of image kinds cannot run"
+                    .to_string(),
+            );
+        };
+        let mut state = self.state.lock().await;
+        if let Some(connected) = state.docker.as_ref() {
+            return Ok(connected.clone());
+        }
+        let connected = Docker::connect(settings.clone())
+            .await
+            .map_err(|e| e.to_string())?;
+        if !state.cleaned {
+            match connected.remove_owned().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(
+                    removed = n,
+                    owner = %settings.owner,
+                    "removed containers a previous run of this invoker left behind"
+                ),
+                Err(e) => return Err(e.to_string()),
+            }
+            state.cleaned = true;
+        }
+        state.docker = Some(connected.clone());
+        Ok(connected)
+    }
+
+    /// The daemon if already connected (shutdown does not connect).
+    pub async fn connected(&self) -> Option<Docker> {
+        self.state.lock().await.docker.clone()
+    }
+
+    /// Creates a container of `image` for sandbox `sandbox_id`.
+    pub async fn create(
+        &self,
+        sandbox_id: u64,
+        kind: &str,
+        image: &str,
+        memory_mb: u64,
+    ) -> Result<Container, String> {
+        let docker = self.get().await?;
+        let spec = ContainerSpec {
+            sandbox_id,
+            kind: kind.to_string(),
+            image: image.to_string(),
+            memory_mb,
+        };
+        match docker.create(spec).await {
+            Ok(container) => Ok(Container::Docker(container)),
+            Err(error) => {
+                if matches!(error, crate::docker::DockerError::Unavailable(_)) {
+                    // Connect again next time (the daemon may come back).
+                    self.state.lock().await.docker = None;
+                }
+                Err(error.to_string())
+            }
+        }
+    }
+}
+
+/// The Docker backend's settings from the configuration: `[docker]`, and the
+/// pool's memory and CPUs for container limits. The owner label defaults to
+/// `invoker{N}`; standalone mode sets its own.
+pub fn docker_settings(config: &crate::config::Config) -> DockerSettings {
+    let docker = &config.docker;
+    let nonempty = |s: &str| (!s.trim().is_empty()).then(|| s.trim().to_string());
+    DockerSettings {
+        host: nonempty(&docker.host),
+        owner: nonempty(&docker.owner).unwrap_or_else(|| format!("invoker{}", config.invoker.id)),
+        network: docker.network.clone(),
+        api_host: nonempty(&docker.api_host)
+            .unwrap_or_else(|| format!("http://127.0.0.1:{}", config.invoker.port)),
+        user_memory_mb: config.container_pool.user_memory.as_mb(),
+        user_cpus: config.container_pool.user_cpus,
+        max_result_bytes: config.to_engine_config().max_result_bytes,
+    }
+}

@@ -1,0 +1,582 @@
+//! The Docker backend (`wasmwhisk::docker`) against the real Docker engine:
+//! the runtime image `wasmwhisk/action-proxy:latest` built by
+//! `runtimes/docker/build.sh`, and the test action `native-misbehave` built
+//! by `runtimes/docker/build-action.sh` (its executable is deployed as
+//! binary code, OpenWhisk's `native` convention, or baked into a blackbox
+//! image).
+//!
+//! Each test labels its containers with its own owner and removes all it
+//! made, even when it fails ([`Owned`]); the blackbox test removes its image.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value, json};
+use wasmwhisk::action::{ActionLimits, ActivationContext, InitArgs, new_activation_id};
+use wasmwhisk::docker::{
+    ContainerInitError, ContainerSpec, Docker, DockerContainer, DockerError, DockerSettings,
+};
+use wasmwhisk::sandbox::{ResponseStatus, RunReport, messages};
+
+const PROXY_IMAGE: &str = "wasmwhisk/action-proxy:latest";
+
+/// The repository root.
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Runs `runtimes/docker/<name> args…`; its stdout.
+fn script(name: &str, args: &[&str]) -> String {
+    let out = Command::new("bash")
+        .arg(root().join("runtimes/docker").join(name))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .unwrap_or_else(|e| panic!("running {name}: {e}"));
+    assert!(
+        out.status.success(),
+        "{name} {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Builds the runtime image once per test process.
+fn proxy_image() -> &'static str {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        script("build.sh", &[]);
+    });
+    PROXY_IMAGE
+}
+
+/// Serializes the image builds of this process: two `docker build`s of the
+/// same context at once would leave an untagged image behind.
+static BUILDS: Mutex<()> = Mutex::new(());
+
+/// Builds `native-misbehave` as the blackbox image `tag` (removed again
+/// right away unless `keep`); the path of its native executable.
+fn build_action(tag: &str, keep: bool) -> PathBuf {
+    let _one_at_a_time = BUILDS.lock().unwrap_or_else(|e| e.into_inner());
+    proxy_image();
+    let out = script("build-action.sh", &["native-misbehave", tag]);
+    if !keep {
+        docker_cli(&["rmi", tag]);
+    }
+    let exe = out
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with('/'))
+        .unwrap_or_else(|| panic!("build-action.sh printed no executable path:\n{out}"));
+    PathBuf::from(exe)
+}
+
+/// The native executable of `native-misbehave`, built once per process
+/// (these tests deploy it as binary code on the runtime image, so its
+/// image is not kept).
+fn native_action() -> &'static [u8] {
+    static EXE: OnceLock<Vec<u8>> = OnceLock::new();
+    EXE.get_or_init(|| {
+        let tag = format!(
+            "wasmwhisk-test/native-misbehave:code-{}",
+            std::process::id()
+        );
+        let exe = build_action(&tag, false);
+        std::fs::read(&exe).unwrap_or_else(|e| panic!("reading {}: {e}", exe.display()))
+    })
+}
+
+/// `docker args…`; its trimmed stdout (empty on failure).
+fn docker_cli(args: &[&str]) -> String {
+    Command::new("docker")
+        .args(args)
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
+}
+
+/// The ids of the containers labelled with `owner`.
+fn containers_of(owner: &str) -> Vec<String> {
+    let filter = format!("label=wasmwhisk.owner={owner}");
+    docker_cli(&["ps", "-aq", "--filter", &filter])
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// A test's owner label; its containers (and images) are removed on drop,
+/// even when the test fails.
+struct Owned {
+    owner: String,
+    images: Vec<String>,
+}
+
+impl Owned {
+    fn new(test: &str) -> Owned {
+        let unique = &new_activation_id()[..8];
+        Owned {
+            owner: format!("test-{test}-{unique}"),
+            images: Vec::new(),
+        }
+    }
+
+    fn settings(&self) -> DockerSettings {
+        DockerSettings {
+            owner: self.owner.clone(),
+            api_host: "http://api.test:3233".into(),
+            user_memory_mb: 1024,
+            ..DockerSettings::default()
+        }
+    }
+
+    async fn docker(&self) -> Docker {
+        Docker::connect(self.settings())
+            .await
+            .unwrap_or_else(|e| panic!("connecting to Docker: {e}"))
+    }
+}
+
+impl Drop for Owned {
+    fn drop(&mut self) {
+        for id in containers_of(&self.owner) {
+            docker_cli(&["rm", "-f", &id]);
+        }
+        for image in &self.images {
+            docker_cli(&["rmi", "-f", image]);
+        }
+    }
+}
+
+fn spec(sandbox_id: u64, image: &str, memory_mb: u64) -> ContainerSpec {
+    ContainerSpec {
+        sandbox_id,
+        kind: "native".into(),
+        image: image.into(),
+        memory_mb,
+    }
+}
+
+fn limits(timeout: Duration) -> ActionLimits {
+    ActionLimits {
+        timeout,
+        memory_mb: 128,
+        ..ActionLimits::default()
+    }
+}
+
+/// Init args deploying the native executable as binary code.
+fn native_code() -> InitArgs {
+    InitArgs {
+        name: "misbehave".into(),
+        main: "main".into(),
+        code: native_action().to_vec(),
+        binary: true,
+        env: vec![("GREETING".into(), "hello".into())],
+    }
+}
+
+fn context() -> ActivationContext {
+    ActivationContext {
+        activation_id: new_activation_id(),
+        namespace: "guest".into(),
+        action_name: "/guest/misbehave".into(),
+        action_version: "0.0.1".into(),
+        transaction_id: "tid-1".into(),
+        api_key: None,
+    }
+}
+
+fn params(value: Value) -> Map<String, Value> {
+    match value {
+        Value::Object(map) => map,
+        other => panic!("params must be an object, got {other}"),
+    }
+}
+
+async fn run(container: &mut DockerContainer, value: Value) -> RunReport {
+    container
+        .run(context(), params(value), limits(Duration::from_secs(20)))
+        .await
+        .unwrap_or_else(|e| panic!("run was rescheduled: {e}"))
+}
+
+/// A container of the runtime image, initialized with the native action.
+async fn ready(docker: &Docker, sandbox_id: u64) -> DockerContainer {
+    let mut container = docker
+        .create(spec(sandbox_id, proxy_image(), 128))
+        .await
+        .unwrap_or_else(|e| panic!("create: {e}"));
+    match container
+        .init(native_code(), limits(Duration::from_secs(20)))
+        .await
+    {
+        Ok(_) => container,
+        Err(ContainerInitError::Failed(f)) => panic!("init failed: {:?} {:?}", f.response, f.logs),
+        Err(ContainerInitError::Reschedule(r)) => panic!("init rescheduled: {r}"),
+    }
+}
+
+/// The text of a log record, after the time.
+fn texts(logs: &[String]) -> Vec<&str> {
+    logs.iter().map(|l| l[31..].trim_start()).collect()
+}
+
+#[tokio::test]
+async fn create_init_run_succeeds_with_labels_limits_env_and_logs() {
+    let owned = Owned::new("success");
+    let docker = owned.docker().await;
+    assert_eq!(docker.api_version(), "1.41");
+
+    let t = Instant::now();
+    let mut container = docker
+        .create(spec(7, proxy_image(), 256))
+        .await
+        .expect("create");
+    let created = t.elapsed();
+    let name = format!("wasmwhisk_{}_7", owned.owner);
+    assert_eq!(container.name(), name);
+    let inspect = |format: &str| docker_cli(&["inspect", "-f", format, container.id()]);
+    assert_eq!(inspect("{{.Name}}"), format!("/{name}"));
+    assert_eq!(
+        inspect(
+            "{{index .Config.Labels \"wasmwhisk.owner\"}} {{index .Config.Labels \"wasmwhisk.sandbox\"}} {{index .Config.Labels \"wasmwhisk.kind\"}}"
+        ),
+        format!("{} 7 native", owned.owner)
+    );
+    assert_eq!(
+        inspect("{{.HostConfig.Memory}} {{.HostConfig.MemorySwap}} {{.HostConfig.CpuShares}}"),
+        format!("{} {} 256", 256 << 20, 256 << 20)
+    );
+    assert!(
+        container.address().starts_with("http://172."),
+        "{}",
+        container.address()
+    );
+
+    let t = Instant::now();
+    let init = container
+        .init(native_code(), limits(Duration::from_secs(20)))
+        .await;
+    let inited = t.elapsed();
+    assert!(init.is_ok(), "{:?}", init.err());
+
+    let t = Instant::now();
+    let report = run(&mut container, json!({"do": "log", "lines": 2})).await;
+    let ran = t.elapsed();
+    assert_eq!(
+        report.response.status,
+        ResponseStatus::Success,
+        "{:?}",
+        report.response
+    );
+    assert_eq!(report.response.result, json!({"logged": 2}));
+    let logs = texts(&report.logs);
+    for line in [
+        "stdout line 1",
+        "stdout line 2",
+        "stderr line 1",
+        "stderr line 2",
+    ] {
+        let stream = &line[..6];
+        assert!(
+            logs.contains(&format!("{stream}: {line}").as_str()),
+            "{line} missing from {logs:?}"
+        );
+    }
+    assert!(logs.iter().all(|l| !l.contains("XXX_THE_END")), "{logs:?}");
+    // OpenWhisk's record format: `%-30s %s: %s`.
+    assert!(
+        report
+            .logs
+            .iter()
+            .all(|l| l.as_bytes()[30] == b' ' && l.contains("Z "))
+    );
+
+    let t = Instant::now();
+    let report = run(&mut container, json!({"name": "W", "getenv": ["GREETING"]})).await;
+    let warm = t.elapsed();
+    assert_eq!(report.response.status, ResponseStatus::Success);
+    let result = &report.response.result;
+    assert_eq!(result["params"]["name"], "W");
+    assert_eq!(result["getenv"]["GREETING"], "hello");
+    assert_eq!(result["env"]["__OW_API_HOST"], "http://api.test:3233");
+    assert_eq!(result["env"]["__OW_NAMESPACE"], "guest");
+    assert_eq!(result["env"]["__OW_ACTION_NAME"], "/guest/misbehave");
+    let deadline: u64 = result["env"]["__OW_DEADLINE"]
+        .as_str()
+        .and_then(|d| d.parse().ok())
+        .expect("a deadline");
+    assert!(deadline > 1_700_000_000_000);
+    assert!(report.logs.is_empty(), "{:?}", report.logs);
+    assert!(!container.is_retired());
+
+    let id = container.id().to_string();
+    let t = Instant::now();
+    container.destroy().await;
+    let removed = t.elapsed();
+    assert!(docker_cli(&["ps", "-aq", "--filter", &format!("id={id}")]).is_empty());
+    eprintln!(
+        "timings: create+start {created:?}, init {inited:?}, first run {ran:?}, warm run {warm:?}, remove {removed:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_blackbox_image_runs_its_own_executable() {
+    let mut owned = Owned::new("blackbox");
+    let tag = format!("wasmwhisk-test/native-misbehave:{}", owned.owner);
+    owned.images.push(tag.clone());
+    build_action(&tag, true);
+    let docker = owned.docker().await;
+    assert!(docker.image_exists(&tag).await.expect("inspect image"));
+    let mut container = docker.create(spec(1, &tag, 128)).await.expect("create");
+    let blackbox = InitArgs {
+        name: "blackbox".into(),
+        ..InitArgs::default()
+    };
+    let init = container
+        .init(blackbox, limits(Duration::from_secs(20)))
+        .await;
+    assert!(init.is_ok(), "{:?}", init.err());
+    let report = run(&mut container, json!({"x": 1})).await;
+    assert_eq!(report.response.status, ResponseStatus::Success);
+    assert_eq!(report.response.result["params"], json!({"x": 1}));
+    container.destroy().await;
+}
+
+#[tokio::test]
+async fn an_application_error_keeps_the_container() {
+    let owned = Owned::new("apperror");
+    let docker = owned.docker().await;
+    let mut container = ready(&docker, 1).await;
+    let report = run(&mut container, json!({"do": "error", "message": "nope"})).await;
+    assert_eq!(report.response.status, ResponseStatus::ApplicationError);
+    assert_eq!(report.response.result, json!({"error": "nope"}));
+    assert!(!container.is_retired());
+    let report = run(&mut container, json!({"do": "count"})).await;
+    assert_eq!(report.response.result, json!({"count": 1}));
+    container.destroy().await;
+}
+
+#[tokio::test]
+async fn developer_errors_retire_the_container() {
+    let owned = Owned::new("devel");
+    let docker = owned.docker().await;
+
+    let mut garbage = ready(&docker, 1).await;
+    let report = run(&mut garbage, json!({"do": "garbage"})).await;
+    assert_eq!(report.response.status, ResponseStatus::ActionDeveloperError);
+    assert_eq!(
+        report.response.error_message(),
+        Some("The action did not return a dictionary.")
+    );
+    assert!(garbage.is_retired());
+    // The lines before the last one are the activation's logs.
+    assert!(
+        texts(&report.logs).contains(&r#"stdout: {"almost": "json"}"#),
+        "{:?}",
+        report.logs
+    );
+
+    let mut exits = ready(&docker, 2).await;
+    let report = run(&mut exits, json!({"do": "exit", "code": 4})).await;
+    assert_eq!(report.response.status, ResponseStatus::ActionDeveloperError);
+    assert!(exits.is_retired());
+
+    // A retired container runs nothing more.
+    let report = run(&mut exits, json!({})).await;
+    assert_eq!(report.response.status, ResponseStatus::WhiskInternalError);
+    garbage.destroy().await;
+    exits.destroy().await;
+}
+
+#[tokio::test]
+async fn an_init_failure_is_the_first_activations_developer_error() {
+    let owned = Owned::new("initfail");
+    let docker = owned.docker().await;
+    let mut container = docker
+        .create(spec(1, proxy_image(), 128))
+        .await
+        .expect("create");
+    // The bare runtime image has no /action/exec to fall back on.
+    let no_code = InitArgs {
+        name: "empty".into(),
+        ..InitArgs::default()
+    };
+    match container
+        .init(no_code, limits(Duration::from_secs(20)))
+        .await
+    {
+        Err(ContainerInitError::Failed(failure)) => {
+            assert_eq!(
+                failure.response.status,
+                ResponseStatus::ActionDeveloperError
+            );
+            let message = failure.response.error_message().unwrap_or_default();
+            assert!(!message.is_empty(), "{:?}", failure.response);
+            assert!(
+                failure.logs.iter().all(|l| !l.contains("XXX_THE_END")),
+                "{:?}",
+                failure.logs
+            );
+        }
+        Ok(_) => panic!("init without code succeeded"),
+        Err(ContainerInitError::Reschedule(r)) => panic!("rescheduled: {r}"),
+    }
+    assert!(container.is_retired());
+    container.destroy().await;
+}
+
+#[tokio::test]
+async fn a_run_past_its_timeout_is_a_developer_error_and_retires() {
+    let owned = Owned::new("timeout");
+    let docker = owned.docker().await;
+    let mut container = ready(&docker, 1).await;
+    let timeout = Duration::from_millis(1000);
+    let report = container
+        .run(
+            context(),
+            params(json!({"do": "sleep", "ms": 10_000})),
+            limits(timeout),
+        )
+        .await
+        .expect("not rescheduled");
+    assert_eq!(report.response.status, ResponseStatus::ActionDeveloperError);
+    assert_eq!(
+        report.response.error_message(),
+        Some(messages::timed_out(timeout).as_str())
+    );
+    assert!(report.duration >= timeout && report.duration < Duration::from_secs(5));
+    assert!(container.is_retired());
+    container.destroy().await;
+}
+
+#[tokio::test]
+async fn pause_and_resume_keep_the_same_warm_container() {
+    let owned = Owned::new("pause");
+    let docker = owned.docker().await;
+    let mut container = ready(&docker, 1).await;
+    let report = run(&mut container, json!({"do": "count"})).await;
+    assert_eq!(report.response.result, json!({"count": 1}));
+
+    let t = Instant::now();
+    container.pause().await.expect("pause");
+    let paused = t.elapsed();
+    let state = docker_cli(&["inspect", "-f", "{{.State.Status}}", container.id()]);
+    assert_eq!(state, "paused");
+    let t = Instant::now();
+    container.resume().await.expect("resume");
+    let resumed = t.elapsed();
+
+    let report = run(&mut container, json!({"do": "count"})).await;
+    assert_eq!(
+        report.response.result,
+        json!({"count": 2}),
+        "the same container"
+    );
+    eprintln!("timings: pause {paused:?}, unpause {resumed:?}");
+
+    // A paused container is removed as well.
+    container.pause().await.expect("pause");
+    container.destroy().await;
+    assert!(containers_of(&owned.owner).is_empty());
+}
+
+#[tokio::test]
+async fn exhausting_memory_is_reported_as_such() {
+    let owned = Owned::new("oom");
+    let docker = owned.docker().await;
+    let mut container = docker
+        .create(spec(1, proxy_image(), 64))
+        .await
+        .expect("create");
+    let init = container
+        .init(native_code(), limits(Duration::from_secs(20)))
+        .await;
+    assert!(init.is_ok(), "{:?}", init.err());
+    let report = run(&mut container, json!({"do": "alloc", "mb": 256})).await;
+    assert_eq!(report.response.status, ResponseStatus::ActionDeveloperError);
+    assert_eq!(
+        report.response.error_message(),
+        Some(messages::MEMORY_EXHAUSTED)
+    );
+    assert!(container.is_retired());
+    container.destroy().await;
+}
+
+#[tokio::test]
+async fn remove_owned_removes_leftovers_and_dropped_containers_go() {
+    let owned = Owned::new("leftovers");
+    let docker = owned.docker().await;
+    // An invoker that crashed: its containers were never destroyed.
+    for id in 1..=2 {
+        let container = docker
+            .create(spec(id, proxy_image(), 128))
+            .await
+            .expect("create");
+        std::mem::forget(container);
+    }
+    let paused = docker
+        .create(spec(3, proxy_image(), 128))
+        .await
+        .expect("create");
+    paused.pause().await.expect("pause");
+    std::mem::forget(paused);
+    assert_eq!(containers_of(&owned.owner).len(), 3);
+
+    // The next invoker with the same owner cleans up at start.
+    let restarted = owned.docker().await;
+    assert_eq!(restarted.remove_owned().await.expect("remove_owned"), 3);
+    assert!(containers_of(&owned.owner).is_empty());
+    assert_eq!(restarted.remove_owned().await.expect("remove_owned"), 0);
+
+    // A container dropped without destroy is removed in the background.
+    let dropped = docker
+        .create(spec(4, proxy_image(), 128))
+        .await
+        .expect("create");
+    drop(dropped);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !containers_of(&owned.owner).is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(containers_of(&owned.owner).is_empty());
+}
+
+#[tokio::test]
+async fn docker_unavailable_is_a_clear_error() {
+    for host in ["unix:///nonexistent.sock", "tcp://127.0.0.1:1"] {
+        let settings = DockerSettings {
+            host: Some(host.into()),
+            ..DockerSettings::default()
+        };
+        match Docker::connect(settings).await {
+            Err(DockerError::Unavailable(message)) => {
+                assert!(message.contains(host), "{message}");
+                assert!(message.contains("Docker is not running"), "{message}");
+            }
+            Err(other) => panic!("{host}: expected Unavailable, got {other:?}"),
+            Ok(_) => panic!("{host}: connected to nothing"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_missing_image_is_image_missing() {
+    let owned = Owned::new("noimage");
+    let docker = owned.docker().await;
+    let image = format!("wasmwhisk-test/no-such-image:{}", owned.owner);
+    assert!(!docker.image_exists(&image).await.expect("inspect image"));
+    match docker.create(spec(1, &image, 128)).await {
+        Err(error @ DockerError::ImageMissing(_)) => {
+            let message = error.to_string();
+            assert!(message.contains(&image), "{message}");
+            assert!(message.contains("no registry"), "{message}");
+            assert!(message.contains("runtimes/docker/build.sh"), "{message}");
+        }
+        Err(other) => panic!("expected ImageMissing, got {other:?}"),
+        Ok(_) => panic!("created a container of a missing image"),
+    }
+    assert!(containers_of(&owned.owner).is_empty());
+}
