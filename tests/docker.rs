@@ -8,9 +8,12 @@
 //! Each test labels its containers with its own owner and removes all it
 //! made, even when it fails ([`Owned`]); the blackbox test removes its image.
 
+#[path = "common/docker.rs"]
+mod common_docker;
+
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
@@ -20,57 +23,19 @@ use wasmwhisk::docker::{
 };
 use wasmwhisk::sandbox::{ResponseStatus, RunReport, messages};
 
-const PROXY_IMAGE: &str = "wasmwhisk/action-proxy:latest";
-
-/// The repository root.
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Runs `runtimes/docker/<name> args…`; its stdout.
-fn script(name: &str, args: &[&str]) -> String {
-    let out = Command::new("bash")
-        .arg(root().join("runtimes/docker").join(name))
-        .args(args)
-        .current_dir(root())
-        .output()
-        .unwrap_or_else(|e| panic!("running {name}: {e}"));
-    assert!(
-        out.status.success(),
-        "{name} {args:?} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 /// Builds the runtime image once per test process.
 fn proxy_image() -> &'static str {
-    static BUILT: OnceLock<()> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        script("build.sh", &[]);
-    });
-    PROXY_IMAGE
+    common_docker::proxy_image()
 }
-
-/// Serializes the image builds of this process: two `docker build`s of the
-/// same context at once would leave an untagged image behind.
-static BUILDS: Mutex<()> = Mutex::new(());
 
 /// Builds `native-misbehave` as the blackbox image `tag` (removed again
 /// right away unless `keep`); the path of its native executable.
 fn build_action(tag: &str, keep: bool) -> PathBuf {
-    let _one_at_a_time = BUILDS.lock().unwrap_or_else(|e| e.into_inner());
-    proxy_image();
-    let out = script("build-action.sh", &["native-misbehave", tag]);
+    let exe = common_docker::action_image("native-misbehave", tag);
     if !keep {
-        docker_cli(&["rmi", tag]);
+        common_docker::remove_image(tag);
     }
-    let exe = out
-        .lines()
-        .map(str::trim)
-        .find(|l| l.starts_with('/'))
-        .unwrap_or_else(|| panic!("build-action.sh printed no executable path:\n{out}"));
-    PathBuf::from(exe)
+    exe
 }
 
 /// The native executable of `native-misbehave`, built once per process

@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 /// The repository root.
 pub fn root() -> PathBuf {
@@ -43,6 +43,10 @@ pub fn proxy_image() -> &'static str {
 /// and the path of the native executable. Built once per test process and
 /// package; the caller removes the image ([`remove_image`]).
 pub fn action_image(package: &str, tag: &str) -> PathBuf {
+    // Two `docker build`s of the same context at once would leave an
+    // untagged image behind: one at a time per test process.
+    static BUILDS: Mutex<()> = Mutex::new(());
+    let _one_at_a_time = BUILDS.lock().unwrap_or_else(|e| e.into_inner());
     proxy_image();
     let out = script("build-action.sh", &[package, tag]);
     let exe = out
