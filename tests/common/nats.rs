@@ -76,7 +76,12 @@ impl NatsServer {
     fn spawn(&mut self) {
         self.starts += 1;
         let log = self.log_path();
-        let child = Command::new("nats-server")
+        // Debian installs it in /usr/sbin, which a non-root PATH may lack.
+        let binary = ["/usr/sbin/nats-server", "/usr/bin/nats-server"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists())
+            .unwrap_or("nats-server");
+        let child = Command::new(binary)
             .args(["-js", "-a", "127.0.0.1", "-p"])
             .arg(self.port.to_string())
             .arg("-sd")
