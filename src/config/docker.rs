@@ -57,7 +57,7 @@ impl DockerConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let host = self.host.trim();
         if !host.is_empty()
-            && !["unix://", "tcp://", "http://", "https://"]
+            && !["unix://", "tcp://"]
                 .iter()
                 .any(|scheme| host.starts_with(scheme))
         {

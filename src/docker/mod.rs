@@ -232,14 +232,22 @@ impl Docker {
             .list_containers(Some(options))
             .await
             .map_err(|e| self.error(e, DockerError::Daemon))?;
+        // Every container is tried, whatever happened to the one before:
+        // one failure must not leave the rest running.
         let mut removed = 0;
+        let mut first_error = None;
         for id in found.into_iter().filter_map(|c| c.id) {
             match self.remove(&id).await {
                 Ok(()) => removed += 1,
-                Err(error) => return Err(error),
+                Err(error) => {
+                    first_error.get_or_insert(error);
+                }
             }
         }
-        Ok(removed)
+        match first_error {
+            Some(error) => Err(error),
+            None => Ok(removed),
+        }
     }
 
     /// True when `image` is on this host.
@@ -296,6 +304,13 @@ impl Docker {
             .create_container(Some(options), body)
             .await
             .map_err(|e| match e {
+                // A 404 names what is missing: the image, or the network.
+                BollardError::DockerResponseServerError {
+                    status_code: 404,
+                    message,
+                } if message.contains("network") => {
+                    DockerError::Create(format!("the Docker network is missing: {message}"))
+                }
                 BollardError::DockerResponseServerError {
                     status_code: 404, ..
                 } => DockerError::ImageMissing(spec.image.clone()),
@@ -352,7 +367,8 @@ impl Docker {
             })
     }
 
-    /// Removes container `id` (force); one already gone counts as removed.
+    /// Removes container `id` (force); one already gone, or whose removal
+    /// is already in progress (409), counts as removed.
     async fn remove(&self, id: &str) -> Result<(), DockerError> {
         let options = RemoveContainerOptions {
             force: true,
@@ -361,7 +377,8 @@ impl Docker {
         match self.inner.client.remove_container(id, Some(options)).await {
             Ok(()) => Ok(()),
             Err(BollardError::DockerResponseServerError {
-                status_code: 404, ..
+                status_code: 404 | 409,
+                ..
             }) => Ok(()),
             Err(e) => Err(self.error(e, DockerError::Daemon)),
         }

@@ -16,6 +16,7 @@
 //! `ContainerHealthError` → reschedule) and the container is destroyed.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde_json::{Map, Value};
@@ -23,6 +24,7 @@ use serde_json::{Map, Value};
 use crate::action::{ActionLimits, ActivationContext, InitArgs};
 use crate::docker::{ContainerInitError, ContainerSpec, Docker, DockerContainer, DockerSettings};
 use crate::sandbox::{AsyncSandbox, InitFailure, RunReport, Sandbox};
+use crate::sync::lock;
 
 /// One container of the pool.
 #[derive(Debug)]
@@ -133,17 +135,26 @@ impl Container {
 /// failure, so image kinds start working once the daemon is up, and Wasm
 /// kinds never wait for it. The first connection of the process removes
 /// the containers a crashed predecessor left (those with this invoker's
-/// owner label) before any container is created.
+/// owner label) before any container is created. At shutdown,
+/// [`DockerPort::close`] refuses new containers and waits for those being
+/// created, so the final clean-up sees every one.
 pub struct DockerPort {
     settings: Option<DockerSettings>,
-    state: tokio::sync::Mutex<PortState>,
+    /// Serializes connecting (and the first clean-up); never held by a
+    /// reader of the connected client.
+    connecting: tokio::sync::Mutex<()>,
+    client: std::sync::Mutex<Option<Docker>>,
+    cleaned: AtomicBool,
+    closed: AtomicBool,
+    /// Containers being created right now.
+    creating: AtomicUsize,
+    settled: tokio::sync::Notify,
 }
 
-#[derive(Default)]
-struct PortState {
-    docker: Option<Docker>,
-    cleaned: bool,
-}
+/// How long connecting to the daemon (and removing leftovers) may take
+/// before image kinds fail with an error: a wedged daemon must not stall
+/// creations, nor the invoker's shutdown.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl std::fmt::Debug for DockerPort {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -153,12 +164,28 @@ impl std::fmt::Debug for DockerPort {
     }
 }
 
+/// Counts a creation in flight; wakes [`DockerPort::close`] when it ends.
+struct Creating<'a>(&'a DockerPort);
+
+impl Drop for Creating<'_> {
+    fn drop(&mut self) {
+        if self.0.creating.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.settled.notify_waiters();
+        }
+    }
+}
+
 impl DockerPort {
     /// A port that connects with `settings`; `None`: Docker is disabled.
     pub fn new(settings: Option<DockerSettings>) -> Arc<DockerPort> {
         Arc::new(DockerPort {
             settings,
-            state: tokio::sync::Mutex::new(PortState::default()),
+            connecting: tokio::sync::Mutex::new(()),
+            client: std::sync::Mutex::new(None),
+            cleaned: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+            creating: AtomicUsize::new(0),
+            settled: tokio::sync::Notify::new(),
         })
     }
 
@@ -168,7 +195,7 @@ impl DockerPort {
     }
 
     /// The connected daemon, connecting (and, the first time, removing
-    /// leftovers) if needed.
+    /// leftovers) if needed, within [`CONNECT_TIMEOUT`].
     pub async fn get(&self) -> Result<Docker, String> {
         let Some(settings) = &self.settings else {
             return Err(
@@ -176,32 +203,50 @@ impl DockerPort {
                     .to_string(),
             );
         };
-        let mut state = self.state.lock().await;
-        if let Some(connected) = state.docker.as_ref() {
-            return Ok(connected.clone());
+        if let Some(connected) = self.connected() {
+            return Ok(connected);
         }
-        let connected = Docker::connect(settings.clone())
-            .await
-            .map_err(|e| e.to_string())?;
-        if !state.cleaned {
-            match connected.remove_owned().await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(
-                    removed = n,
-                    owner = %settings.owner,
-                    "removed containers a previous run of this invoker left behind"
-                ),
-                Err(e) => return Err(e.to_string()),
+        let _one = self.connecting.lock().await;
+        if let Some(connected) = self.connected() {
+            return Ok(connected);
+        }
+        let host = settings
+            .host
+            .as_deref()
+            .unwrap_or("the local Docker socket");
+        let work = async {
+            let connected = Docker::connect(settings.clone())
+                .await
+                .map_err(|e| e.to_string())?;
+            if !self.cleaned.load(Ordering::SeqCst) {
+                match connected.remove_owned().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(
+                        removed = n,
+                        owner = %settings.owner,
+                        "removed containers a previous run of this invoker left behind"
+                    ),
+                    Err(e) => return Err(e.to_string()),
+                }
+                self.cleaned.store(true, Ordering::SeqCst);
             }
-            state.cleaned = true;
-        }
-        state.docker = Some(connected.clone());
+            Ok(connected)
+        };
+        let connected = tokio::time::timeout(CONNECT_TIMEOUT, work)
+            .await
+            .map_err(|_| {
+                format!(
+                    "Docker did not answer at {host} within {} s (is the daemon wedged?)",
+                    CONNECT_TIMEOUT.as_secs()
+                )
+            })??;
+        *lock(&self.client) = Some(connected.clone());
         Ok(connected)
     }
 
-    /// The daemon if already connected (shutdown does not connect).
-    pub async fn connected(&self) -> Option<Docker> {
-        self.state.lock().await.docker.clone()
+    /// The daemon if already connected; never waits.
+    pub fn connected(&self) -> Option<Docker> {
+        lock(&self.client).clone()
     }
 
     /// Creates a container of `image` for sandbox `sandbox_id`.
@@ -212,6 +257,12 @@ impl DockerPort {
         image: &str,
         memory_mb: u64,
     ) -> Result<Container, String> {
+        const CLOSED: &str = "the invoker is shutting down";
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(CLOSED.to_string());
+        }
+        self.creating.fetch_add(1, Ordering::SeqCst);
+        let _counted = Creating(self);
         let docker = self.get().await?;
         let spec = ContainerSpec {
             sandbox_id,
@@ -220,14 +271,39 @@ impl DockerPort {
             memory_mb,
         };
         match docker.create(spec).await {
+            // Closed meanwhile: the final clean-up may have missed it.
+            Ok(container) if self.closed.load(Ordering::SeqCst) => {
+                container.destroy().await;
+                Err(CLOSED.to_string())
+            }
             Ok(container) => Ok(Container::Docker(container)),
             Err(error) => {
                 if matches!(error, crate::docker::DockerError::Unavailable(_)) {
                     // Connect again next time (the daemon may come back).
-                    self.state.lock().await.docker = None;
+                    *lock(&self.client) = None;
                 }
                 Err(error.to_string())
             }
+        }
+    }
+
+    /// Refuses new containers and waits (at most `wait`) until the ones
+    /// being created are settled: handed over, or removed.
+    pub async fn close(&self, wait: Duration) {
+        self.closed.store(true, Ordering::SeqCst);
+        let settled = async {
+            loop {
+                let notified = self.settled.notified();
+                if self.creating.load(Ordering::SeqCst) == 0 {
+                    return;
+                }
+                notified.await;
+            }
+        };
+        if tokio::time::timeout(wait, settled).await.is_err() {
+            tracing::warn!(
+                "containers still being created at shutdown; the next start removes them"
+            );
         }
     }
 }

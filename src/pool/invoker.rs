@@ -284,6 +284,10 @@ pub struct Shared {
     pub starts: StartCounters,
     /// The Docker fallback.
     pub docker: Arc<DockerPort>,
+    /// Set when the pool starts shutting down: an activation a container
+    /// cannot take is then failed, not given back to a queue nobody will
+    /// read again.
+    pub shutting_down: std::sync::atomic::AtomicBool,
     events: mpsc::UnboundedSender<Event>,
 }
 
@@ -401,6 +405,7 @@ impl PoolHandle {
             ports,
             starts: StartCounters::default(),
             docker,
+            shutting_down: std::sync::atomic::AtomicBool::new(false),
             events,
         });
         if shared.docker.enabled() {
@@ -476,6 +481,9 @@ impl PoolHandle {
     /// publishes `down` and stops the pool.
     pub async fn shutdown(&self, grace: Duration) {
         let (done, rx) = oneshot::channel();
+        self.shared
+            .shutting_down
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         self.shared.send(Event::Shutdown { grace, done });
         let _ = rx.await;
     }
@@ -1141,6 +1149,9 @@ impl Actor {
         if let Some(stop) = self.health_test.take() {
             let _ = stop.send(());
         }
+        // No new Docker container from here on; those being created are
+        // settled first, so the clean-up below sees them all.
+        self.shared.docker.close(Duration::from_secs(10)).await;
         let mut idle = Vec::new();
         for (id, entry) in self.warm.drain() {
             self.unregister_warmed(id, &entry);
@@ -1148,9 +1159,10 @@ impl Actor {
         }
         idle.extend(self.stem_cells.drain().map(|(_, container)| container));
         futures_util::future::join_all(idle.into_iter().map(Container::destroy)).await;
-        // Whatever else this invoker still has in Docker (a container whose
-        // proxy outlived the grace) goes too.
-        if let Some(docker) = self.shared.docker.connected().await
+        // Whatever else this invoker still has in Docker (a warm container
+        // dropped by the drain, one whose proxy outlived the grace) goes too,
+        // each removal awaited.
+        if let Some(docker) = self.shared.docker.connected()
             && let Err(e) = docker.remove_owned().await
         {
             tracing::warn!(error = %e, "removing this invoker's containers at shutdown failed");

@@ -417,15 +417,40 @@ impl Proxy {
         } else {
             self.origin
         });
+        let context = ActivationContext {
+            activation_id: msg.activation_id.as_str().to_string(),
+            namespace: msg.user.namespace.name.clone(),
+            action_name: self
+                .action
+                .meta
+                .fully_qualified_name()
+                .qualified_name_with_leading_slash(),
+            action_version: self.action.meta.version.to_string(),
+            transaction_id: msg.transid.id.clone(),
+            // OpenWhisk's `provide-api-key`: an action created with it
+            // false does not get the caller's key; one without it does.
+            api_key: self
+                .action
+                .meta
+                .has_truthy_annotation("provide-api-key", true)
+                .then(|| msg.user.authkey.api_key().map(str::to_string))
+                .flatten(),
+        };
         if !self.initialized {
             let init_start = SystemTime::now();
+            let mut env = env;
+            if matches!(self.sandbox, Container::Docker(_)) {
+                // OpenWhisk's `/init` env (reference §6.1): the first
+                // activation's `__OW_*` values besides the init parameters.
+                env.extend(init_env(&context, limits.timeout));
+            }
             match self.sandbox.init(self.init_args(env), limits).await {
                 Ok(took) => {
                     init = Some((init_start, took));
                     self.initialized = true;
                 }
                 Err(InitError::Reschedule(why)) => {
-                    self.reschedule(&msg, delivery, &why).await;
+                    self.reschedule(msg, delivery, &why, limits).await;
                     return After::Destroy;
                 }
                 Err(InitError::Failed(failure)) => {
@@ -447,29 +472,10 @@ impl Proxy {
                 }
             }
         }
-        let context = ActivationContext {
-            activation_id: msg.activation_id.as_str().to_string(),
-            namespace: msg.user.namespace.name.clone(),
-            action_name: self
-                .action
-                .meta
-                .fully_qualified_name()
-                .qualified_name_with_leading_slash(),
-            action_version: self.action.meta.version.to_string(),
-            transaction_id: msg.transid.id.clone(),
-            // OpenWhisk's `provide-api-key`: an action created with it
-            // false does not get the caller's key; one without it does.
-            api_key: self
-                .action
-                .meta
-                .has_truthy_annotation("provide-api-key", true)
-                .then(|| msg.user.authkey.api_key().map(str::to_string))
-                .flatten(),
-        };
         let report = match self.sandbox.run(context, params, limits).await {
             Ok(report) => report,
             Err(why) => {
-                self.reschedule(&msg, delivery, &why).await;
+                self.reschedule(msg, delivery, &why, limits).await;
                 return After::Destroy;
             }
         };
@@ -542,11 +548,46 @@ impl Proxy {
 
     /// Gives an activation this container could not take back to its queue
     /// (OpenWhisk's `RescheduleActivation`); the container is destroyed.
-    async fn reschedule(&self, msg: &ActivationMessage, delivery: u64, why: &str) {
-        tracing::warn!(sandbox = self.id, activation = %msg.activation_id, why, "rescheduling the activation");
-        if let Err(e) = self.shared.ports.queue.redeliver(&self.key, delivery).await {
-            tracing::warn!(activation = %msg.activation_id, error = %e, "giving the activation back failed");
+    /// While the pool shuts down nobody reads the queue again, so the
+    /// activation ends instead, with a whisk error saying why.
+    async fn reschedule(
+        &mut self,
+        msg: ActivationMessage,
+        delivery: u64,
+        why: &str,
+        limits: ActionLimits,
+    ) {
+        let shutting_down = self
+            .shared
+            .shutting_down
+            .load(std::sync::atomic::Ordering::SeqCst);
+        if !shutting_down {
+            tracing::warn!(sandbox = self.id, activation = %msg.activation_id, why, "rescheduling the activation");
+            match self.shared.ports.queue.redeliver(&self.key, delivery).await {
+                Ok(()) => return,
+                Err(e) => {
+                    tracing::warn!(activation = %msg.activation_id, error = %e, "giving the activation back failed; failing it");
+                }
+            }
         }
+        let now = SystemTime::now();
+        let times = RunTimes {
+            init: None,
+            run_start: now,
+            run_duration: Duration::ZERO,
+        };
+        let response = crate::sandbox::ActivationResponse::whisk_error(format!(
+            "The container could not run the activation and the invoker is shutting down: {why}"
+        ));
+        let record = build_activation(
+            &msg,
+            &self.action.meta,
+            &response,
+            Vec::new(),
+            &times,
+            limits.timeout,
+        );
+        self.finish_later(msg, record, delivery).await;
     }
 
     /// Waits until every record handed off is stored and acked.
@@ -589,6 +630,36 @@ async fn finish(
     shared.send(Event::Outcome(!system_error));
 }
 
+/// The `__OW_*` variables OpenWhisk puts in `/init`'s env, from the first
+/// activation's context; `__OW_API_KEY` only when the action gets the key.
+fn init_env(context: &ActivationContext, timeout: Duration) -> Vec<(String, String)> {
+    let deadline = SystemTime::now()
+        .checked_add(timeout)
+        .and_then(|d| d.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_millis());
+    let mut env = vec![
+        ("__OW_NAMESPACE".to_string(), context.namespace.clone()),
+        ("__OW_ACTION_NAME".to_string(), context.action_name.clone()),
+        (
+            "__OW_ACTION_VERSION".to_string(),
+            context.action_version.clone(),
+        ),
+        (
+            "__OW_ACTIVATION_ID".to_string(),
+            context.activation_id.clone(),
+        ),
+        (
+            "__OW_TRANSACTION_ID".to_string(),
+            context.transaction_id.clone(),
+        ),
+        ("__OW_DEADLINE".to_string(), deadline.to_string()),
+    ];
+    if let Some(key) = &context.api_key {
+        env.push(("__OW_API_KEY".to_string(), key.clone()));
+    }
+    env
+}
+
 /// OpenWhisk's `partitionArguments`: parameters named in `initArgs` go to
 /// `init`'s environment, the rest to `run`. A non-object content runs with
 /// no parameters.
@@ -603,8 +674,11 @@ fn partition(
     let mut env = Vec::new();
     for name in init_args {
         if let Some(value) = params.remove(name) {
+            // OpenWhisk's env values: null is "", a string as it is,
+            // anything else its compact JSON.
             let text = match value {
                 Value::String(s) => s,
+                Value::Null => String::new(),
                 other => other.to_string(),
             };
             env.push((name.clone(), text));
@@ -671,6 +745,38 @@ mod tests {
             partition(msg.content.clone(), &msg.init_args).1.is_empty(),
             "non-object content: no params"
         );
+    }
+
+    #[test]
+    fn init_env_has_openwhisks_variables_and_the_key_only_when_granted() {
+        let mut context = ActivationContext {
+            activation_id: "a1".into(),
+            namespace: "guest".into(),
+            action_name: "/guest/x".into(),
+            action_version: "0.0.1".into(),
+            transaction_id: "t1".into(),
+            api_key: None,
+        };
+        let env = init_env(&context, Duration::from_secs(60));
+        let names: Vec<&str> = env.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "__OW_NAMESPACE",
+                "__OW_ACTION_NAME",
+                "__OW_ACTION_VERSION",
+                "__OW_ACTIVATION_ID",
+                "__OW_TRANSACTION_ID",
+                "__OW_DEADLINE"
+            ]
+        );
+        assert!(env[5].1.parse::<u64>().is_ok_and(|d| d > 0));
+        context.api_key = Some("u:k".into());
+        let env = init_env(&context, Duration::from_secs(60));
+        assert_eq!(env.last(), Some(&("__OW_API_KEY".into(), "u:k".into())));
+        // Null init parameters are empty strings, as OpenWhisk sends them.
+        let (env, _) = partition(Some(serde_json::json!({"n": null})), &["n".to_string()]);
+        assert_eq!(env, vec![("n".to_string(), String::new())]);
     }
 
     #[test]

@@ -85,13 +85,26 @@ impl Exec {
         main: Option<String>,
     ) -> Result<Exec> {
         let (parsed, kind) = match kind {
-            // Not a Wasm kind: a kind the server runs in Docker (blackbox,
-            // native, …); its code goes as base64, its container decodes it.
+            // Not a Wasm kind: a kind the server runs in Docker. `native`
+            // and `blackbox` code is an executable or a zip: base64. Another
+            // image kind's code goes as `wsk` sends it: text, unless it is a
+            // zip or not UTF-8.
             Some(name) if name.parse::<ActionKind>().is_err() => {
+                let forced = matches!(name, "native" | crate::protocol::BLACKBOX_KIND);
+                let text = std::str::from_utf8(bytes)
+                    .ok()
+                    .filter(|_| !forced && !bytes.starts_with(b"PK\x03\x04"));
+                let (code, binary) = match text {
+                    Some(text) => (text.to_string(), false),
+                    None => (
+                        base64::engine::general_purpose::STANDARD.encode(bytes),
+                        true,
+                    ),
+                };
                 return Ok(Exec {
                     kind: name.to_string(),
-                    code: base64::engine::general_purpose::STANDARD.encode(bytes),
-                    binary: true,
+                    code,
+                    binary,
                     main,
                     image: None,
                 });
@@ -254,6 +267,25 @@ mod tests {
             (native.kind.as_str(), native.code.as_str(), native.binary),
             ("native", "f0VMRg==", true)
         );
+        let source = Exec::new(
+            Path::new("a.py"),
+            b"def main(a): ...",
+            Some("python:3"),
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            (source.code.as_str(), source.binary),
+            ("def main(a): ...", false)
+        );
+        let zip = Exec::new(
+            Path::new("a.zip"),
+            b"PK\x03\x04rest",
+            Some("python:3"),
+            None,
+        )
+        .unwrap();
+        assert!(zip.binary);
         let image = Exec::image(Some("me/act:1".into()), None);
         let body = action_put(Some(&image), &Map::new(), &Map::new(), Limits::default());
         assert_eq!(
