@@ -146,6 +146,21 @@ fn blackbox_and_native_actions_run_in_docker_through_the_api() {
         ("success".into(), json!({"greeting": "Hello, Docker!"}))
     );
 
+    // Params larger than one command-line argument (128 KiB) reach the
+    // action on stdin.
+    let long_name = "x".repeat(200_000);
+    let reply = invoke(&server, "hello", json!({"name": long_name}));
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        &reply.text[..reply.text.len().min(500)]
+    );
+    assert_eq!(
+        reply.body["response"]["result"]["greeting"],
+        format!("Hello, {long_name}!")
+    );
+
     // --- update to another image (with the CLI's --docker): the new revision runs it
     wsk(
         dir.path(),

@@ -39,6 +39,17 @@ pub unsafe fn __native_main<R: ActionResult>(
     } else {
         None
     };
+    // Params too large for one argument come on stdin, with no argument
+    // (the action proxy's convention); a terminal is never read.
+    let arg = arg.or_else(|| {
+        use std::io::{IsTerminal, Read};
+        let mut stdin = std::io::stdin();
+        if stdin.is_terminal() {
+            return None;
+        }
+        let mut text = String::new();
+        stdin.read_to_string(&mut text).ok().map(|_| text)
+    });
     run(arg.as_deref(), main)
 }
 

@@ -1,6 +1,8 @@
 //! One activation: `<action dir>/exec '<params JSON>'` as its own process.
 //!
-//! The params go in argv[1] (OpenWhisk's dockerskeleton convention). stdout
+//! The params go in argv[1] (OpenWhisk's dockerskeleton convention); params
+//! too large for one argument (the kernel's `MAX_ARG_STRLEN`, 128 KiB) go on
+//! stdin instead, with no argument. stdout
 //! and stderr are read line by line while the process runs: log lines go to
 //! the proxy's own stdout and stderr (so `docker logs` has them, in order),
 //! the last non-empty stdout line is held back as the result. Concurrent runs
@@ -44,10 +46,15 @@ impl Reply {
 /// `env` is applied over the proxy's own environment, in order (later wins).
 pub fn run(exec: &Path, params: &str, env: &[EnvVar]) -> Reply {
     let kills_before = oom::kills();
-    let spawned = Command::new(exec)
-        .arg(params)
+    let on_stdin = params.len() >= MAX_ARGUMENT;
+    let mut command = Command::new(exec);
+    if on_stdin {
+        command.stdin(Stdio::piped());
+    } else {
+        command.arg(params).stdin(Stdio::null());
+    }
+    let spawned = command
         .envs(env.iter().map(|(name, value)| (name, value)))
-        .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn();
@@ -57,6 +64,15 @@ pub fn run(exec: &Path, params: &str, env: &[EnvVar]) -> Reply {
             return Reply::error(502, &format!("The action could not be started: {error}"));
         }
     };
+    // Written from its own thread while stdout is read, so a process that
+    // logs before it reads its stdin cannot deadlock with us.
+    let feeder = child.stdin.take().map(|mut stdin| {
+        let params = params.to_owned();
+        thread::spawn(move || {
+            // A process that exits without reading is not our error.
+            let _ = stdin.write_all(params.as_bytes());
+        })
+    });
     let stderr = match child.stderr.take().map(|stderr| {
         thread::Builder::new()
             .name("action-stderr".into())
@@ -82,6 +98,9 @@ pub fn run(exec: &Path, params: &str, env: &[EnvVar]) -> Reply {
         // The thread only writes lines; a panic there loses nothing we need.
         let _ = stderr.join();
     }
+    if let Some(feeder) = feeder {
+        let _ = feeder.join();
+    }
     // The exit status does not matter (OpenWhisk's runtimes ignore it): a
     // JSON last line is the result, anything else is the error below, unless
     // the OOM killer took the process.
@@ -94,6 +113,10 @@ pub fn run(exec: &Path, params: &str, env: &[EnvVar]) -> Reply {
         Err(message) => Reply::error(502, message),
     }
 }
+
+/// The longest params passed as argv[1]: below the kernel's limit on one
+/// argument (`MAX_ARG_STRLEN`, 32 pages), with room for its NUL.
+const MAX_ARGUMENT: usize = 128 * 1024 - 1;
 
 /// Whether the process died of SIGKILL while the container's OOM kill count
 /// went up.
