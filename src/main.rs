@@ -99,6 +99,11 @@ enum Command {
     /// Run controller, scheduler and invoker in one process: the REST API on
     /// 127.0.0.1:3233 (docs/api.md), data in the data directory.
     Standalone(StandaloneArgs),
+    /// Run a cluster's controller: the REST API and the scheduler, against
+    /// NATS and etcd (docs/cluster.md).
+    Controller(ClusterArgs),
+    /// Run one invoker of a cluster, against NATS and etcd (docs/cluster.md).
+    Invoker(ClusterArgs),
     /// Actions: create, update, get, list, delete, invoke (docs/cli.md).
     Action {
         #[command(flatten)]
@@ -154,6 +159,30 @@ struct StandaloneArgs {
     /// The port of the REST and admin API (0: any free port).
     #[arg(long, env = "WASMWHISK_PORT")]
     port: Option<u16>,
+}
+
+#[derive(clap::Args, Debug)]
+struct ClusterArgs {
+    /// The configuration file (else `$WASMWHISK_CONFIG`; else none).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// The port of the REST API (controller) or of the invoker's admin API
+    /// (0: any free port).
+    #[arg(long, env = "WASMWHISK_PORT")]
+    port: Option<u16>,
+    /// The instance number: invoker N (`whisk.invoker{N}`, `invoker{N}` in
+    /// etcd) or controller K (`whisk.completed{K}`, `controller{K}`).
+    #[arg(long, env = "WASMWHISK_ID")]
+    id: Option<u32>,
+    /// The NATS server URL.
+    #[arg(long, env = "WASMWHISK_NATS")]
+    nats: Option<String>,
+    /// The etcd endpoints, comma-separated.
+    #[arg(long, env = "WASMWHISK_ETCD")]
+    etcd: Option<String>,
+    /// The address the API listens on.
+    #[arg(long, env = "WASMWHISK_BIND", default_value = "127.0.0.1")]
+    bind: std::net::IpAddr,
 }
 
 #[derive(clap::Args, Debug)]
@@ -213,6 +242,34 @@ fn main() -> ExitCode {
     }
 }
 
+/// Runs `controller` (or `invoker`) with its flags over the configuration.
+fn run_cluster(args: ClusterArgs, data_dir: Option<PathBuf>, controller: bool) -> Result<u8> {
+    let flags = wasmwhisk::config::Flags {
+        config: args.config,
+        data_dir,
+        port: args.port,
+        nats: args.nats,
+        etcd: args.etcd,
+        id: args.id,
+    };
+    let config = wasmwhisk::config::Config::load(&flags)?;
+    let data_dir = cli::data_dir(config.invoker.data_dir.clone());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the Tokio runtime")?;
+    if controller {
+        runtime.block_on(wasmwhisk::cluster::controller::run(
+            config, data_dir, args.bind,
+        ))?;
+    } else {
+        runtime.block_on(wasmwhisk::cluster::invoker::run(
+            config, data_dir, args.bind,
+        ))?;
+    }
+    Ok(0)
+}
+
 fn dispatch(cli: Cli) -> Result<u8> {
     let explicit_data_dir = cli.data_dir.clone();
     let data_dir = cli::data_dir(cli.data_dir);
@@ -245,6 +302,8 @@ fn dispatch(cli: Cli) -> Result<u8> {
             runtime.block_on(wasmwhisk::standalone::run(config, data_dir))?;
             Ok(0)
         }
+        Command::Controller(args) => run_cluster(args, explicit_data_dir, true),
+        Command::Invoker(args) => run_cluster(args, explicit_data_dir, false),
         Command::Run(args) => {
             let mut params = match &args.param_file {
                 Some(path) => params::read_file(path)?,

@@ -32,6 +32,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 
+use crate::api::admin::AdminState;
 use crate::api::{self, AppState};
 use crate::config::Config;
 use crate::controller::{
@@ -43,7 +44,9 @@ use crate::pool::invoker::{PoolHandle, PoolPorts, PoolSettings};
 use crate::pool::local::{LocalClusterState, LocalMessenger};
 use crate::pool::ports::ActivationStore;
 use crate::pool::queue::LocalQueue;
-use crate::protocol::{ByteSize, EtcdKeys, InvokerInstanceId};
+use crate::protocol::{
+    ByteSize, ControllerInstanceId, EtcdKeys, InvokerInstanceId, SchedulerInstanceId,
+};
 use crate::store::Database;
 
 /// The namespace created on first start.
@@ -90,7 +93,7 @@ fn guest_key(db: &Database, data_dir: &Path) -> Result<Option<String>> {
 }
 
 /// The admin API's `user:password`, generated once.
-fn admin_auth(data_dir: &Path) -> Result<String> {
+pub(crate) fn admin_auth(data_dir: &Path) -> Result<String> {
     let file = data_dir.join(crate::cli::files::ADMIN);
     if let Ok(text) = std::fs::read_to_string(&file)
         && text.trim().contains(':')
@@ -171,27 +174,33 @@ pub async fn run(config: Config, data_dir: PathBuf) -> Result<()> {
     pool.enable();
     let controller = Controller::start(
         ControllerPorts {
-            pool: pool.clone(),
-            queue,
+            dispatch: Arc::new(pool.clone()),
+            queues: queue,
             bus,
             journal: Arc::new(db.clone()),
             records,
             completions,
             cluster,
             keys,
+            id: ControllerInstanceId::first(),
+            scheduler: SchedulerInstanceId::first(),
+            completions_from_acks: false,
         },
         ControllerSettings::from_config(&config.controller),
     );
     let grace = config.controller.shutdown_grace;
     let port = config.invoker.port;
     let state = Arc::new(AppState {
-        db,
+        store: Arc::new(db),
         controller: controller.clone(),
         engine,
-        pool,
         config: Arc::new(config),
-        metrics,
-        admin_auth: admin,
+        metrics: metrics.clone(),
+        admin: AdminState {
+            pool: Some(pool),
+            metrics,
+            admin_auth: admin.into(),
+        },
     });
 
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port)))
@@ -228,7 +237,7 @@ pub async fn run(config: Config, data_dir: PathBuf) -> Result<()> {
 }
 
 /// Makes the data directory (0700 when it is new).
-fn create_private_dir(dir: &Path) -> Result<()> {
+pub(crate) fn create_private_dir(dir: &Path) -> Result<()> {
     use std::os::unix::fs::DirBuilderExt;
     if dir.is_dir() {
         return Ok(());
@@ -241,7 +250,7 @@ fn create_private_dir(dir: &Path) -> Result<()> {
 }
 
 /// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;

@@ -33,6 +33,7 @@ fn settings() -> ControllerSettings {
         check_interval: Duration::from_millis(20),
         concurrent_invocations: 30,
         idle_grace: Duration::from_secs(20),
+        creation_timeout: Duration::from_secs(20),
     }
 }
 
@@ -71,14 +72,17 @@ fn start(user_memory_mb: u64, controller: ControllerSettings) -> Fixture {
     let journal = Arc::new(LocalJournal::new());
     let controller = Controller::start(
         ControllerPorts {
-            pool: pool.clone(),
-            queue,
+            dispatch: Arc::new(pool.clone()),
+            queues: queue,
             bus,
             journal: journal.clone(),
             records,
             completions,
             cluster,
             keys: EtcdKeys::default(),
+            id: ControllerInstanceId::first(),
+            scheduler: SchedulerInstanceId::first(),
+            completions_from_acks: false,
         },
         controller,
     );
@@ -347,7 +351,7 @@ async fn an_update_retires_the_old_revisions_sandboxes() {
         code: common::guest("hello_rust").into(),
         code_key: None,
     });
-    f.controller.action_replaced(&old);
+    f.controller.action_replaced(&old).await;
     let record = completed(f.invoke(&new, json!({}), true).await);
     assert!(
         record.annotation("initTime").is_some(),

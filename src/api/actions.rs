@@ -82,7 +82,7 @@ pub async fn put(
         check_parameters_size("Annotations", a, param_limit)?;
     }
 
-    let current = state.db.get_action(&fqn).await?;
+    let current = state.store.get_action(&fqn).await?;
     if current.is_some() && !overwrite {
         return Err(ApiError::conflict());
     }
@@ -174,9 +174,9 @@ pub async fn put(
             code_key,
         },
     };
-    let outcome = state.db.put_action(new, overwrite).await?;
+    let outcome = state.store.put_action(new, overwrite).await?;
     if let Some(old) = &outcome.replaced {
-        state.controller.action_replaced(old);
+        state.controller.action_replaced(old).await;
     }
     action_json(&outcome.stored, false).map(Json)
 }
@@ -191,7 +191,7 @@ pub async fn get(
     let fqn = action_name(&caller, &ns, &name)?;
     let with_code = flag(&query, "code", false)?;
     let action = state
-        .db
+        .store
         .get_action(&fqn)
         .await?
         .ok_or_else(ApiError::not_found)?;
@@ -205,12 +205,12 @@ pub async fn delete(
     ApiPath((ns, name)): ApiPath<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     let fqn = action_name(&caller, &ns, &name)?;
-    let deleted = match state.db.delete_action(&fqn).await {
+    let deleted = match state.store.delete_action(&fqn).await {
         Ok(Some(deleted)) => deleted,
         Ok(None) | Err(DbError::NotFound) => return Err(ApiError::not_found()),
         Err(e) => return Err(e.into()),
     };
-    state.controller.action_replaced(&deleted);
+    state.controller.action_replaced(&deleted).await;
     action_json(&deleted, false).map(Json)
 }
 
@@ -225,7 +225,7 @@ pub async fn list(
     let path = caller.namespace(&ns)?;
     let limit = list_limit(&query, "actions")?;
     let skip = list_skip(&query, "actions")?;
-    let actions = state.db.list_actions(&path, limit, skip).await?;
+    let actions = state.store.list_actions(&path, limit, skip).await?;
     let entries = actions
         .iter()
         .map(|a| action_list_entry(a))

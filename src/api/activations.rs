@@ -62,7 +62,7 @@ pub async fn list(
     let docs = flag(&query, "docs", false)?;
     let store_query = activation_query(&query)?;
     let records = state
-        .db
+        .store
         .list_activations(caller.namespace_name(), &store_query)
         .await?;
     let entries = records
@@ -88,7 +88,7 @@ async fn record(
     caller.namespace(ns)?;
     let id = ActivationId::parse(id).map_err(|e| ApiError::bad_request(e.to_string()))?;
     state
-        .db
+        .store
         .get_activation(caller.namespace_name(), &id)
         .await?
         .ok_or_else(ApiError::not_found)

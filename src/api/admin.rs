@@ -15,23 +15,59 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use axum::Router;
+use axum::extract::FromRef;
+use axum::routing::{get, post};
+
 use super::AppState;
 use super::auth::{Caller, is_admin};
 use super::error::ApiError;
+use super::routes as paths;
 use crate::pool::health::HealthState;
 use crate::pool::invoker::PoolSnapshot;
+
+/// What the admin routes need: the process's pool (none in a cluster's
+/// controller), its metrics and the admin credentials. Cheap to clone.
+#[derive(Clone)]
+pub struct AdminState {
+    /// The invoker pool, if this process runs one.
+    pub pool: Option<crate::pool::invoker::PoolHandle>,
+    /// Where requests and activations are counted.
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// `user:password` of the admin routes.
+    pub admin_auth: Arc<str>,
+}
+
+/// The admin routes, `/ping` and `/metrics`, for any state that holds an
+/// [`AdminState`].
+pub fn routes<S>() -> Router<S>
+where
+    AdminState: FromRef<S>,
+    S: Clone + Send + Sync + 'static,
+{
+    Router::new()
+        .route(paths::ENABLE, post(enable))
+        .route(paths::DISABLE, post(disable))
+        .route(paths::IS_ENABLED, get(is_enabled))
+        .route(paths::POOL, get(pool))
+        .route(paths::POOL_COUNT, get(pool_count))
+        .route(paths::PING, get(ping))
+        .route(paths::METRICS, get(metrics))
+}
 
 /// A request carrying the admin credentials.
 #[derive(Debug)]
 pub struct Admin;
 
-impl FromRequestParts<Arc<AppState>> for Admin {
+impl<S> FromRequestParts<S> for Admin
+where
+    AdminState: FromRef<S>,
+    S: Send + Sync,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &Arc<AppState>,
-    ) -> Result<Admin, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Admin, ApiError> {
+        let state = AdminState::from_ref(state);
         let header = parts
             .headers
             .get(AUTHORIZATION)
@@ -44,8 +80,18 @@ impl FromRequestParts<Arc<AppState>> for Admin {
     }
 }
 
-async fn snapshot(state: &AppState) -> Result<PoolSnapshot, ApiError> {
-    state.pool.snapshot().await.ok_or_else(|| {
+/// The pool, or 404 in a process that runs none (a cluster's controller).
+fn the_pool(state: &AdminState) -> Result<&crate::pool::invoker::PoolHandle, ApiError> {
+    state.pool.as_ref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "this process runs no invoker pool (the admin routes are the invoker's)",
+        )
+    })
+}
+
+async fn snapshot(state: &AdminState) -> Result<PoolSnapshot, ApiError> {
+    the_pool(state)?.snapshot().await.ok_or_else(|| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "the invoker pool has stopped",
@@ -53,26 +99,28 @@ async fn snapshot(state: &AppState) -> Result<PoolSnapshot, ApiError> {
     })
 }
 
-fn invoker_name(state: &AppState) -> String {
-    format!("invoker{}", state.pool.shared().invoker.instance)
+fn invoker_name(pool: &crate::pool::invoker::PoolHandle) -> String {
+    format!("invoker{}", pool.shared().invoker.instance)
 }
 
 /// `POST /enable`: the health test runs, then the invoker is `up`.
-pub async fn enable(State(state): State<Arc<AppState>>, _: Admin) -> String {
-    state.pool.enable();
-    format!("{} is now enabled.", invoker_name(&state))
+pub async fn enable(State(state): State<AdminState>, _: Admin) -> Result<String, ApiError> {
+    let pool = the_pool(&state)?;
+    pool.enable();
+    Ok(format!("{} is now enabled.", invoker_name(pool)))
 }
 
 /// `POST /disable`: `down`; the pool drains.
-pub async fn disable(State(state): State<Arc<AppState>>, _: Admin) -> String {
-    state.pool.disable();
-    format!("{} is now disabled.", invoker_name(&state))
+pub async fn disable(State(state): State<AdminState>, _: Admin) -> Result<String, ApiError> {
+    let pool = the_pool(&state)?;
+    pool.disable();
+    Ok(format!("{} is now disabled.", invoker_name(pool)))
 }
 
 /// `GET /isEnabled`: `{"enabled": bool}`; enabled unless offline (the
 /// health test of a just-enabled invoker counts as enabled).
 pub async fn is_enabled(
-    State(state): State<Arc<AppState>>,
+    State(state): State<AdminState>,
     _: Admin,
 ) -> Result<Json<Value>, ApiError> {
     let snapshot = snapshot(&state).await?;
@@ -82,7 +130,7 @@ pub async fn is_enabled(
 }
 
 /// `GET /pool`: OpenWhisk's `TotalContainerPoolState`.
-pub async fn pool(State(state): State<Arc<AppState>>, _: Admin) -> Result<Json<Value>, ApiError> {
+pub async fn pool(State(state): State<AdminState>, _: Admin) -> Result<Json<Value>, ApiError> {
     let snapshot = snapshot(&state).await?;
     serde_json::to_value(&snapshot.state)
         .map(Json)
@@ -91,7 +139,7 @@ pub async fn pool(State(state): State<Arc<AppState>>, _: Admin) -> Result<Json<V
 
 /// `GET /pool/count`: busy + paused + in-progress sandboxes.
 pub async fn pool_count(
-    State(state): State<Arc<AppState>>,
+    State(state): State<AdminState>,
     _: Admin,
 ) -> Result<Json<Value>, ApiError> {
     let snapshot = snapshot(&state).await?;
@@ -107,13 +155,15 @@ pub async fn ping() -> &'static str {
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// `GET /metrics`: the controller's and API's metrics, then the pool's.
-pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+pub async fn metrics(State(state): State<AdminState>) -> Response {
     let mut text = state.metrics.render();
-    if let Some(snapshot) = state.pool.snapshot().await {
+    if let Some(pool) = &state.pool
+        && let Some(snapshot) = pool.snapshot().await
+    {
         text.push_str(
             &snapshot
                 .metrics
-                .prometheus_text(state.pool.shared().invoker.instance),
+                .prometheus_text(pool.shared().invoker.instance),
         );
     }
     text.push_str("# EOF\n");

@@ -48,7 +48,7 @@ impl FromRequestParts<Arc<AppState>> for Caller {
             .and_then(|h| h.to_str().ok())
             .and_then(basic_credentials)
             .ok_or_else(ApiError::unauthorized)?;
-        match state.db.authenticate(&uuid, &key).await? {
+        match state.store.authenticate(&uuid, &key).await? {
             Some(identity) => Ok(Caller(identity)),
             None => Err(ApiError::unauthorized()),
         }

@@ -61,7 +61,7 @@ pub async fn invoke(
     let raw = body(raw, &headers, invoke_body_limit(&state), "Request")?;
     let payload = parse_payload(&raw)?;
     let action = state
-        .db
+        .store
         .get_action(&fqn)
         .await?
         .ok_or_else(ApiError::not_found)?;

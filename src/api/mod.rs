@@ -47,26 +47,32 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::handler::Handler;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 
 use error::ApiError;
 
 /// What the handlers share.
 pub struct AppState {
-    /// The database: keys, actions, activation records.
-    pub db: crate::store::Database,
+    /// Keys, actions, activation records: the database in standalone mode,
+    /// NATS JetStream in a cluster.
+    pub store: Arc<dyn crate::store::EntityStore>,
     /// Runs invokes; told when a revision is replaced or deleted.
     pub controller: crate::controller::Controller,
     /// Compiles `wasm` code and checks `js` code at deployment.
     pub engine: Arc<crate::engine::Engine>,
-    /// The invoker pool (admin routes, `/metrics`).
-    pub pool: crate::pool::invoker::PoolHandle,
     /// Limits and `controller.max-wait-for-blocking`.
     pub config: Arc<crate::config::Config>,
     /// Where requests and activations are counted.
     pub metrics: Arc<crate::metrics::Metrics>,
-    /// `user:password` of the admin routes.
-    pub admin_auth: String,
+    /// The admin routes' state (the invoker's pool, if this process runs
+    /// one).
+    pub admin: admin::AdminState,
+}
+
+impl axum::extract::FromRef<Arc<AppState>> for admin::AdminState {
+    fn from_ref(state: &Arc<AppState>) -> Self {
+        state.admin.clone()
+    }
 }
 
 /// The route patterns, as the metrics label them.
@@ -131,6 +137,19 @@ pub mod routes {
     }
 }
 
+/// The invoker's own API (a cluster's `wasmwhisk invoker`): the admin
+/// routes, `/ping` and `/metrics`.
+pub fn invoker_router(state: admin::AdminState) -> Router {
+    admin::routes()
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            record_admin_request,
+        ))
+        .with_state(state)
+}
+
 /// The API's router, with its state.
 pub fn router(state: Arc<AppState>) -> Router {
     let put_limit = actions::put_body_limit(&state);
@@ -150,13 +169,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route(routes::ACTIVATION, get(activations::get))
         .route(routes::ACTIVATION_RESULT, get(activations::result))
         .route(routes::ACTIVATION_LOGS, get(activations::logs))
-        .route(routes::ENABLE, post(admin::enable))
-        .route(routes::DISABLE, post(admin::disable))
-        .route(routes::IS_ENABLED, get(admin::is_enabled))
-        .route(routes::POOL, get(admin::pool))
-        .route(routes::POOL_COUNT, get(admin::pool_count))
-        .route(routes::PING, get(admin::ping))
-        .route(routes::METRICS, get(admin::metrics))
+        .merge(admin::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(put_limit))
@@ -184,6 +197,19 @@ async fn record_request(
     request: Request,
     next: Next,
 ) -> Response {
+    record(&state.metrics, request, next).await
+}
+
+/// [`record_request`] for the invoker's own API.
+async fn record_admin_request(
+    State(state): State<admin::AdminState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    record(&state.metrics, request, next).await
+}
+
+async fn record(metrics: &crate::metrics::Metrics, request: Request, next: Next) -> Response {
     let route = routes::label(
         request
             .extensions()
@@ -192,9 +218,7 @@ async fn record_request(
     );
     let started = Instant::now();
     let response = next.run(request).await;
-    state
-        .metrics
-        .http_request(route, response.status().as_u16(), started.elapsed());
+    metrics.http_request(route, response.status().as_u16(), started.elapsed());
     response.into_response()
 }
 

@@ -83,8 +83,15 @@ impl Completions {
         }
     }
 
-    /// A record was stored.
-    fn completed(&self, activation: &WhiskActivation) {
+    /// Whether an invoke waits for `id`.
+    pub fn is_waiting(&self, id: &ActivationId) -> bool {
+        lock(&self.waiters).contains_key(id)
+    }
+
+    /// An activation completed with this record (stored, or carried by a
+    /// completion message): counts it, learns its duration, and hands it to
+    /// its waiting invoke.
+    pub fn completed(&self, activation: &WhiskActivation) {
         self.metrics.activation_completed(activation);
         if let (Some(duration), Some(path)) = (
             activation.duration,

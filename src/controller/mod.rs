@@ -27,12 +27,25 @@
 //! # Creation acks
 //! A refused creation whose error OpenWhisk reschedules
 //! (`ResourceNotEnoughError`, …) is sent again after `2^n × 100 ms`, at most
-//! five times, keeping its creation id (reference §5.4); then the queue's
-//! next decision tries afresh while activations wait.
+//! five times, keeping its creation id, to another invoker where one can
+//! take it (reference §5.4); then the queue's next decision tries afresh
+//! while activations wait. A creation not answered within
+//! `creation-timeout` (20 s, OpenWhisk's `in-progress-job-retention`) counts
+//! as refused with `TimeoutError` (its invoker may have died).
+//!
+//! # Standalone and cluster
+//! The logic above is the same in both modes; only the ports differ
+//! ([`ports`]): the queues ([`Queues`]: in memory, or JetStream), where
+//! creations go ([`Dispatch`]: the in-process pool, or an invoker chosen
+//! from etcd and reached over NATS), the view of live sandboxes (a
+//! [`LocalClusterState`] the pool writes, or a mirror of etcd), and how
+//! completions arrive (the record store in one process; completion
+//! messages in a cluster).
 
 mod completions;
 pub mod decide;
 mod local;
+pub mod ports;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -40,24 +53,24 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 use tokio::sync::{oneshot, watch};
 
 pub use completions::{Completions, RecordingStore};
 use decide::{QueueSnapshot, sandboxes_to_add};
-pub use local::LocalJournal;
+pub use local::{LocalJournal, NoJournal};
+pub use ports::{Dispatch, NotSent, QueueStats, Queues, Taken};
 
 use crate::config::ControllerConfig;
-use crate::pool::invoker::PoolHandle;
 use crate::pool::local::{LocalClusterState, Outgoing};
 use crate::pool::ports::{ActivationStore, ExecutableAction, StoreError};
-use crate::pool::queue::LocalQueue;
 use crate::pool::record::fallback_activation;
 use crate::pool::slot::WarmKey;
 use crate::protocol::{
-    ActivationId, ActivationMessage, ActivationResponse, ContainerCreationAckMessage,
-    ContainerCreationError, ContainerCreationMessage, ContainerDeletionMessage, ContainerKeyKind,
-    ControllerInstanceId, CreationId, EtcdKeys, Identity, SchedulerInstanceId, WhiskActivation,
+    AcknowledgementMessage, ActivationId, ActivationMessage, ActivationOrId, ActivationResponse,
+    ContainerCreationAckMessage, ContainerCreationError, ContainerCreationMessage,
+    ContainerDeletionMessage, ContainerKeyKind, ControllerInstanceId, CreationId, EtcdKeys,
+    Identity, SchedulerInstanceId, WhiskActivation,
 };
 use crate::sync::lock;
 
@@ -134,6 +147,9 @@ pub struct ControllerSettings {
     pub concurrent_invocations: usize,
     /// An action's queue with nothing in it is forgotten after this.
     pub idle_grace: Duration,
+    /// A creation unanswered this long fails with `TimeoutError`
+    /// (OpenWhisk's `in-progress-job-retention`, 20 s).
+    pub creation_timeout: Duration,
 }
 
 impl ControllerSettings {
@@ -146,29 +162,51 @@ impl ControllerSettings {
             check_interval: config.check_interval,
             concurrent_invocations: config.concurrent_invocations,
             idle_grace: Duration::from_secs(20),
+            creation_timeout: Duration::from_secs(20),
         }
     }
 }
 
 /// What the controller is wired to.
 pub struct ControllerPorts {
-    /// The pool (the one invoker).
-    pub pool: PoolHandle,
+    /// Where creations and deletions go (the pool, or invokers).
+    pub dispatch: Arc<dyn Dispatch>,
     /// The queues sandboxes pull from.
-    pub queue: Arc<LocalQueue<ActivationMessage>>,
-    /// The pool's outgoing messages (creation and completion acks).
+    pub queues: Arc<dyn Queues>,
+    /// Creation acks (and completions) addressed to this controller.
     pub bus: UnboundedReceiver<Outgoing>,
     /// The journal of accepted activations.
     pub journal: Arc<dyn Journal>,
-    /// The activation store the pool writes through (a [`RecordingStore`]
-    /// over `completions`): the controller stores its failures there too.
+    /// The activation store, wrapped in a [`RecordingStore`] over
+    /// `completions`: the controller stores its failures there (and in one
+    /// process, the pool stores every record through it).
     pub records: Arc<dyn ActivationStore>,
     /// Where blocking invokes wait.
     pub completions: Arc<Completions>,
-    /// The keys the pool writes (its live sandboxes).
+    /// The live sandboxes' keys (the pool's own in one process; a mirror of
+    /// etcd in a cluster).
     pub cluster: Arc<LocalClusterState>,
     /// The key layout.
     pub keys: EtcdKeys,
+    /// This controller (`whisk.completed{id}`) and its scheduler
+    /// (`whisk.creationAck{sid}`).
+    pub id: ControllerInstanceId,
+    /// The scheduler id creation messages carry.
+    pub scheduler: SchedulerInstanceId,
+    /// Whether blocking invokes learn of completions from the completion
+    /// messages on `bus` (a cluster) rather than from `records` (one
+    /// process, where the pool stores through it).
+    pub completions_from_acks: bool,
+}
+
+/// A creation sent and not answered yet.
+#[derive(Debug, Clone)]
+struct Creation {
+    msg: ContainerCreationMessage,
+    /// When it was (last) sent.
+    sent: Instant,
+    /// Invokers that refused it.
+    avoid: Vec<u32>,
 }
 
 /// One action's queue as the scheduler sees it.
@@ -179,21 +217,21 @@ struct ActionQueue {
     /// `{cluster}/namespace/{invNs}/{fqn}/{rev}/`: its live sandboxes.
     existing_prefix: String,
     /// Creations sent and not answered yet (or waiting to be sent again).
-    in_progress: HashMap<CreationId, ContainerCreationMessage>,
+    in_progress: HashMap<CreationId, Creation>,
     /// Last time something was queued.
     last_used: Instant,
 }
 
 /// The scheduler's state: every queue, and which queue each creation is for.
 #[derive(Debug, Default)]
-struct Queues {
+struct Queues_ {
     queues: HashMap<WarmKey, ActionQueue>,
     creations: HashMap<CreationId, WarmKey>,
 }
 
 struct Inner {
-    pool: PoolHandle,
-    queue: Arc<LocalQueue<ActivationMessage>>,
+    dispatch: Arc<dyn Dispatch>,
+    queues: Arc<dyn Queues>,
     journal: Arc<dyn Journal>,
     records: Arc<dyn ActivationStore>,
     completions: Arc<Completions>,
@@ -202,7 +240,11 @@ struct Inner {
     settings: ControllerSettings,
     id: ControllerInstanceId,
     scheduler: SchedulerInstanceId,
-    state: Mutex<Queues>,
+    completions_from_acks: bool,
+    /// Refusals made here (a creation that could not be sent), handled by
+    /// the listener like an invoker's.
+    refused: UnboundedSender<ContainerCreationAckMessage>,
+    state: Mutex<Queues_>,
     accepting: AtomicBool,
     stop: watch::Sender<bool>,
 }
@@ -221,12 +263,20 @@ impl std::fmt::Debug for Controller {
     }
 }
 
-fn now_ms() -> u64 {
-    crate::protocol::ids::now_epoch_ms()
-}
-
 fn kind_of(action: &ExecutableAction) -> &str {
     action.meta.exec.kind()
+}
+
+/// The queue key of an invoke of `action` by `namespace`.
+fn queue_key(namespace: &str, action: &ExecutableAction) -> WarmKey {
+    WarmKey {
+        invocation_namespace: namespace.to_string(),
+        action: action
+            .meta
+            .fully_qualified_name()
+            .as_string_without_version(),
+        revision: action.revision.to_string(),
+    }
 }
 
 impl Controller {
@@ -234,34 +284,45 @@ impl Controller {
     /// its periodic decisions.
     pub fn start(ports: ControllerPorts, settings: ControllerSettings) -> Controller {
         let ControllerPorts {
-            pool,
-            queue,
+            dispatch,
+            queues,
             bus,
             journal,
             records,
             completions,
             cluster,
             keys,
+            id,
+            scheduler,
+            completions_from_acks,
         } = ports;
         let (stop, stopped) = watch::channel(false);
+        let (refused, refusals) = tokio::sync::mpsc::unbounded_channel();
         let inner = Arc::new(Inner {
-            pool,
-            queue,
+            dispatch,
+            queues,
             journal,
             records,
             completions,
             cluster,
             keys,
             settings,
-            id: ControllerInstanceId::first(),
-            scheduler: SchedulerInstanceId::first(),
-            state: Mutex::new(Queues::default()),
+            id,
+            scheduler,
+            completions_from_acks,
+            refused,
+            state: Mutex::new(Queues_::default()),
             accepting: AtomicBool::new(true),
             stop,
         });
-        tokio::spawn(listen(inner.clone(), bus, stopped.clone()));
+        tokio::spawn(listen(inner.clone(), bus, refusals, stopped.clone()));
         tokio::spawn(tick(inner.clone(), stopped));
         Controller { inner }
+    }
+
+    /// This controller's id.
+    pub fn id(&self) -> &ControllerInstanceId {
+        &self.inner.id
     }
 
     /// Runs one activation.
@@ -273,15 +334,8 @@ impl Controller {
             ));
         }
         let action = request.action;
-        let key = WarmKey {
-            invocation_namespace: request.user.namespace.name.clone(),
-            action: action
-                .meta
-                .fully_qualified_name()
-                .as_string_without_version(),
-            revision: action.revision.to_string(),
-        };
-        let waiting = inner.queue.waiting(&key);
+        let key = queue_key(&request.user.namespace.name, &action);
+        let waiting = inner.queues.waiting(&key);
         if waiting >= inner.settings.queue_max_size {
             return Err(InvokeError::Throttled {
                 count: waiting,
@@ -302,8 +356,14 @@ impl Controller {
             .blocking
             .then(|| inner.completions.wait_for(id.clone()));
         let durable = inner.journal.accepted(&msg, kind_of(&action));
-        inner.queue.push(&key, msg);
-        inner.first_sandbox(&key, &action);
+        if let Err(e) = inner.queues.push(&key, &msg).await {
+            inner.completions.forget(&id);
+            tracing::warn!(activation = %id, error = %e, "queueing an activation failed");
+            return Err(InvokeError::Unavailable(format!(
+                "The activation could not be queued: {e}"
+            )));
+        }
+        inner.first_sandbox(&key, &action).await;
 
         let Some(result) = result else {
             match durable.await {
@@ -319,6 +379,13 @@ impl Controller {
             Ok(Ok(activation)) => Ok(Invocation::Completed(Box::new(activation))),
             _ => {
                 inner.completions.forget(&id);
+                // A completion message may have been missed (another
+                // process, a reconnect): the store has the last word.
+                if inner.completions_from_acks
+                    && let Ok(Some(record)) = inner.records.get(&id).await
+                {
+                    return Ok(Invocation::Completed(Box::new(record)));
+                }
                 Ok(Invocation::Accepted(id))
             }
         }
@@ -328,73 +395,115 @@ impl Controller {
     /// (a busy one after the activation in hand). Activations already queued
     /// for it still run, on a sandbox of their revision while the store
     /// keeps it.
-    pub fn action_replaced(&self, old: &ExecutableAction) {
+    pub async fn action_replaced(&self, old: &ExecutableAction) {
         let namespace = old.meta.namespace.root().to_string();
-        self.inner.pool.delete(ContainerDeletionMessage::for_action(
-            &namespace,
-            &old.meta,
-            old.revision.clone(),
-        ));
+        self.inner
+            .dispatch
+            .delete(ContainerDeletionMessage::for_action(
+                &namespace,
+                &old.meta,
+                old.revision.clone(),
+            ))
+            .await;
     }
 
     /// Activations waiting in every queue, and invokes waiting for a result.
     pub fn backlog(&self) -> (usize, usize) {
         let keys: Vec<WarmKey> = lock(&self.inner.state).queues.keys().cloned().collect();
-        let queued = keys.iter().map(|k| self.inner.queue.waiting(k)).sum();
+        let queued = keys.iter().map(|k| self.inner.queues.waiting(k)).sum();
         (queued, self.inner.completions.waiting())
     }
 
-    /// Stops intake, lets the pool finish in-flight activations for at most
-    /// `grace`, then records every activation still queued as failed.
+    /// Stops intake, lets in-process invokers finish in-flight activations
+    /// for at most `grace`, then records every activation still queued as
+    /// failed — unless the queues are durable (a cluster), where they stay
+    /// for the other controllers and the invokers.
     pub async fn shutdown(&self, grace: Duration) {
         let inner = &self.inner;
         inner.accepting.store(false, Ordering::Release);
-        inner.pool.shutdown(grace).await;
+        inner.dispatch.shutdown(grace).await;
         let _ = inner.stop.send(true);
+        if inner.queues.durable() {
+            return;
+        }
         let keys: Vec<(WarmKey, Arc<ExecutableAction>)> = lock(&inner.state)
             .queues
             .iter()
             .map(|(k, q)| (k.clone(), q.action.clone()))
             .collect();
         for (key, action) in keys {
-            let left = inner.queue.remove_pending(&key, |_| true);
+            let left = inner
+                .queues
+                .take_waiting(&key, None)
+                .await
+                .unwrap_or_default();
             let response = ActivationResponse::whisk_error(
                 "The system shut down before the activation started.",
             );
-            inner.fail(left, &action, &response).await;
+            inner.fail(&key, left, &action, &response).await;
         }
+    }
+
+    /// Takes on the queue of `key` (found with activations waiting and no
+    /// controller deciding for it, e.g. after its controller died): it is
+    /// decided on from the next round.
+    pub fn adopt(&self, key: WarmKey, action: Arc<ExecutableAction>) {
+        let mut state = lock(&self.inner.state);
+        if state.queues.contains_key(&key) {
+            return;
+        }
+        if let Some(queue) = self.inner.new_queue(&key, action) {
+            state.queues.insert(key, queue);
+        }
+    }
+
+    /// Whether this controller has a queue for `key`.
+    pub fn knows(&self, key: &WarmKey) -> bool {
+        lock(&self.inner.state).queues.contains_key(key)
     }
 }
 
 impl Inner {
+    fn new_queue(&self, key: &WarmKey, action: Arc<ExecutableAction>) -> Option<ActionQueue> {
+        let existing_prefix = self
+            .keys
+            .containers_prefix(
+                ContainerKeyKind::Existing,
+                &key.invocation_namespace,
+                &action.meta.fully_qualified_name(),
+                Some(&action.revision),
+            )
+            .ok()?;
+        Some(ActionQueue {
+            action,
+            existing_prefix,
+            in_progress: HashMap::new(),
+            last_used: Instant::now(),
+        })
+    }
+
     /// The fast path of a first activation: if the action has no sandbox
     /// pulling and none coming, ask for one now instead of at the next
     /// decision.
-    fn first_sandbox(&self, key: &WarmKey, action: &Arc<ExecutableAction>) {
+    async fn first_sandbox(self: &Arc<Self>, key: &WarmKey, action: &Arc<ExecutableAction>) {
+        let leads = self.dispatch.leads(key);
         let msg = {
             let mut state = lock(&self.state);
-            let Queues { queues, creations } = &mut *state;
+            let Queues_ { queues, creations } = &mut *state;
             let queue = match queues.get_mut(key) {
                 Some(q) => q,
                 None => {
-                    let Ok(existing_prefix) = self.keys.containers_prefix(
-                        ContainerKeyKind::Existing,
-                        &key.invocation_namespace,
-                        &action.meta.fully_qualified_name(),
-                        Some(&action.revision),
-                    ) else {
+                    let Some(queue) = self.new_queue(key, action.clone()) else {
                         return;
                     };
-                    queues.entry(key.clone()).or_insert(ActionQueue {
-                        action: action.clone(),
-                        existing_prefix,
-                        in_progress: HashMap::new(),
-                        last_used: Instant::now(),
-                    })
+                    queues.entry(key.clone()).or_insert(queue)
                 }
             };
             queue.last_used = Instant::now();
-            if !queue.in_progress.is_empty() || self.cluster.has_prefix(&queue.existing_prefix) {
+            if !leads
+                || !queue.in_progress.is_empty()
+                || self.cluster.has_prefix(&queue.existing_prefix)
+            {
                 return;
             }
             let msg = ContainerCreationMessage::for_action(
@@ -403,42 +512,97 @@ impl Inner {
                 action.revision.clone(),
                 self.scheduler.clone(),
             );
-            queue
-                .in_progress
-                .insert(msg.creation_id.clone(), msg.clone());
+            queue.in_progress.insert(
+                msg.creation_id.clone(),
+                Creation {
+                    msg: msg.clone(),
+                    sent: Instant::now(),
+                    avoid: Vec::new(),
+                },
+            );
             creations.insert(msg.creation_id.clone(), key.clone());
             msg
         };
-        let pool = self.pool.clone();
-        tokio::spawn(async move { pool.create(msg).await });
+        self.send_creation(msg, action.clone(), Vec::new()).await;
     }
 
-    /// Stores a failure record for each of `msgs`.
-    async fn fail(
-        &self,
-        msgs: Vec<ActivationMessage>,
-        action: &ExecutableAction,
-        response: &ActivationResponse,
+    /// Sends a creation; one that cannot be sent at all is answered here as
+    /// its invoker would have refused it.
+    async fn send_creation(
+        self: &Arc<Self>,
+        msg: ContainerCreationMessage,
+        action: Arc<ExecutableAction>,
+        avoid: Vec<u32>,
     ) {
-        for msg in msgs {
-            let record = fallback_activation(&msg, Some(kind_of(action)), response.clone());
-            if let Err(e) = self.records.store(&record).await {
-                tracing::error!(activation = %msg.activation_id, error = %e, "storing a failed activation's record failed");
-            }
+        if let Err(not_sent) = self.dispatch.create(msg.clone(), &action, &avoid).await {
+            // Answered through the listener, as an invoker's refusal is.
+            let ack = refusal(&msg, not_sent.error, not_sent.reason);
+            let _ = self.refused.send(ack);
         }
     }
 
-    /// One round of decisions over every queue.
+    /// Stores a failure record for each of `taken`, then settles them.
+    async fn fail(
+        &self,
+        key: &WarmKey,
+        taken: Vec<Taken>,
+        action: &ExecutableAction,
+        response: &ActivationResponse,
+    ) {
+        if taken.is_empty() {
+            return;
+        }
+        let mut settled = Vec::with_capacity(taken.len());
+        for t in taken {
+            let record = fallback_activation(&t.message, Some(kind_of(action)), response.clone());
+            match self.records.store(&record).await {
+                Ok(()) => settled.push(t.delivery),
+                Err(e) => {
+                    tracing::error!(activation = %t.message.activation_id, error = %e, "storing a failed activation's record failed")
+                }
+            }
+        }
+        self.queues.settle(key, &settled).await;
+    }
+
+    /// One round of decisions over every queue this controller leads.
     async fn decide_all(self: &Arc<Self>) {
-        let now = now_ms();
-        let retention =
-            u64::try_from(self.settings.queue_max_retention.as_millis()).unwrap_or(u64::MAX);
-        let stale_ms = u64::try_from(self.settings.stale_threshold.as_millis()).unwrap_or(u64::MAX);
-        let mut creations = Vec::new();
+        let led: Vec<(WarmKey, Arc<ExecutableAction>)> = {
+            let state = lock(&self.state);
+            state
+                .queues
+                .iter()
+                .filter(|(k, _)| self.dispatch.leads(k))
+                .map(|(k, q)| (k.clone(), q.action.clone()))
+                .collect()
+        };
+        let retention = self.settings.queue_max_retention;
         let mut expired = Vec::new();
+        let mut stats = HashMap::with_capacity(led.len());
+        for (key, action) in &led {
+            match self.queues.take_waiting(key, Some(retention)).await {
+                Ok(late) if !late.is_empty() => expired.push((key.clone(), late, action.clone())),
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::debug!(action = %key.action, error = %e, "expiring a queue failed")
+                }
+            }
+            match self.queues.stats(key, self.settings.stale_threshold).await {
+                Ok(s) => {
+                    stats.insert(key.clone(), s);
+                }
+                Err(e) => {
+                    tracing::debug!(action = %key.action, error = %e, "reading a queue failed")
+                }
+            }
+        }
+
+        let mut creations = Vec::new();
+        let mut timed_out = Vec::new();
+        let mut idle = Vec::new();
         {
             let mut state = lock(&self.state);
-            let Queues {
+            let Queues_ {
                 queues,
                 creations: ids,
             } = &mut *state;
@@ -455,18 +619,32 @@ impl Inner {
                 }
             }
             let limit = self.settings.concurrent_invocations as i64;
-            let mut idle = Vec::new();
             for (key, queue) in queues.iter_mut() {
-                let late = self
-                    .queue
-                    .remove_pending(key, |m| now.saturating_sub(m.transid.start_ms) > retention);
-                if !late.is_empty() {
-                    expired.push((late, queue.action.clone()));
+                for (cid, creation) in &queue.in_progress {
+                    if creation.sent.elapsed() > self.settings.creation_timeout {
+                        timed_out.push((cid.clone(), creation.msg.clone()));
+                    }
                 }
-                let (available, in_flight, stale) = self
-                    .queue
-                    .stats(key, |m| now.saturating_sub(m.transid.start_ms) > stale_ms);
+                let Some(s) = stats.get(key) else {
+                    // Not led here, or unreadable this round.
+                    if queue.last_used.elapsed() > self.settings.idle_grace
+                        && queue.in_progress.is_empty()
+                        && !self.dispatch.leads(key)
+                    {
+                        idle.push(key.clone());
+                    }
+                    continue;
+                };
                 let existing = self.cluster.count_with_prefix(&queue.existing_prefix);
+                // Activations delivered while no sandbox of the action is
+                // alive were held by one that died (a killed invoker): they
+                // come back to the queue, and a sandbox must be there to
+                // take them.
+                let available = if existing == 0 && queue.in_progress.is_empty() {
+                    s.available + s.in_flight
+                } else {
+                    s.available
+                };
                 let used = namespace_use
                     .get(&key.invocation_namespace)
                     .copied()
@@ -475,7 +653,7 @@ impl Inner {
                     existing,
                     in_progress: queue.in_progress.len(),
                     available,
-                    stale,
+                    stale: s.stale,
                     avg_duration_ms: self
                         .completions
                         .average_duration(&key.invocation_namespace, &key.action),
@@ -491,88 +669,121 @@ impl Inner {
                         queue.action.revision.clone(),
                         self.scheduler.clone(),
                     );
-                    queue
-                        .in_progress
-                        .insert(msg.creation_id.clone(), msg.clone());
+                    queue.in_progress.insert(
+                        msg.creation_id.clone(),
+                        Creation {
+                            msg: msg.clone(),
+                            sent: Instant::now(),
+                            avoid: Vec::new(),
+                        },
+                    );
                     ids.insert(msg.creation_id.clone(), key.clone());
-                    creations.push(msg);
+                    creations.push((msg, queue.action.clone()));
                 }
                 if let Some(used) = namespace_use.get_mut(&key.invocation_namespace) {
                     *used += add as i64;
                 }
-                if available == 0
-                    && in_flight == 0
+                if s.available == 0
+                    && s.in_flight == 0
                     && queue.in_progress.is_empty()
                     && queue.last_used.elapsed() > self.settings.idle_grace
                 {
                     idle.push(key.clone());
                 }
             }
-            for key in idle {
-                queues.remove(&key);
-                self.queue.forget_if_empty(&key);
+            for key in &idle {
+                queues.remove(key);
                 self.completions
                     .forget_durations(&key.invocation_namespace, &key.action);
             }
         }
-        for msg in creations {
-            self.pool.create(msg).await;
+        for key in &idle {
+            self.queues.forget(key).await;
         }
-        for (late, action) in expired {
+        for (msg, action) in creations {
+            self.send_creation(msg, action, Vec::new()).await;
+        }
+        for (cid, msg) in timed_out {
+            tracing::warn!(creation = %cid, action = %msg.action, "a creation was not answered in time");
+            let ack = refusal(
+                &msg,
+                ContainerCreationError::TimeoutError,
+                "the invoker did not answer the creation in time".to_string(),
+            );
+            self.acked(ack, None).await;
+        }
+        let now = crate::protocol::ids::now_epoch_ms();
+        for (key, late, action) in expired {
             let waited = late
                 .iter()
-                .map(|m| now.saturating_sub(m.transid.start_ms))
+                .map(|t| now.saturating_sub(t.message.transid.start_ms))
                 .max()
-                .unwrap_or(retention);
+                .unwrap_or(0);
             let response = ActivationResponse::whisk_error(format!(
                 "Activation processing is not initiated for {waited} ms"
             ));
-            self.fail(late, &action, &response).await;
+            self.fail(&key, late, &action, &response).await;
         }
     }
 
-    /// A creation was answered.
-    async fn acked(self: &Arc<Self>, ack: ContainerCreationAckMessage) {
+    /// A creation was answered (by invoker `from`, when known).
+    async fn acked(self: &Arc<Self>, ack: ContainerCreationAckMessage, from: Option<u32>) {
         let Some(error) = ack.error else {
-            let mut state = lock(&self.state);
-            if let Some(key) = state.creations.remove(&ack.creation_id)
-                && let Some(queue) = state.queues.get_mut(&key)
-            {
-                queue.in_progress.remove(&ack.creation_id);
+            let answered = {
+                let mut state = lock(&self.state);
+                match state.creations.remove(&ack.creation_id) {
+                    Some(key) => state
+                        .queues
+                        .get_mut(&key)
+                        .and_then(|q| q.in_progress.remove(&ack.creation_id)),
+                    None => None,
+                }
+            };
+            if let (Some(creation), Some(from)) = (answered, from) {
+                self.dispatch.answered(&creation.msg, from);
             }
             return;
         };
-        let next = self.after_refusal(&ack, error);
-        let retry = match next {
-            AfterRefusal::Nothing => None,
-            AfterRefusal::Retry(msg) => Some(msg),
+        let next = self.after_refusal(&ack, error, from);
+        match next {
+            AfterRefusal::Nothing => {}
+            AfterRefusal::Retry(msg, action, avoid) => {
+                let backoff = RETRY_BASE * 2u32.pow(msg.retry_count.saturating_sub(1));
+                let inner = self.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(backoff).await;
+                    inner.send_creation(*msg, action, avoid).await;
+                });
+            }
             AfterRefusal::Flush(key, action) => {
                 let reason = ack
                     .reason
                     .clone()
                     .unwrap_or_else(|| error.description().to_string());
-                let left = self.queue.remove_pending(&key, |_| true);
+                let left = self
+                    .queues
+                    .take_waiting(&key, None)
+                    .await
+                    .unwrap_or_default();
                 tracing::info!(action = %key.action, error = error.name(), failed = left.len(), "creation failed; failing the queued activations");
-                self.fail(left, &action, &ActivationResponse::developer_error(reason))
-                    .await;
-                None
+                self.fail(
+                    &key,
+                    left,
+                    &action,
+                    &ActivationResponse::developer_error(reason),
+                )
+                .await;
             }
-        };
-        if let Some(msg) = retry {
-            let backoff = RETRY_BASE * 2u32.pow(msg.retry_count.saturating_sub(1));
-            let pool = self.pool.clone();
-            tokio::spawn(async move {
-                tokio::time::sleep(backoff).await;
-                pool.create(*msg).await;
-            });
         }
     }
+
     /// Books a refused creation: retry it, or give up on it — and if
     /// nothing else can serve the queue and retrying cannot help, flush it.
     fn after_refusal(
         &self,
         ack: &ContainerCreationAckMessage,
         error: ContainerCreationError,
+        from: Option<u32>,
     ) -> AfterRefusal {
         let mut state = lock(&self.state);
         let Some(key) = state.creations.get(&ack.creation_id).cloned() else {
@@ -582,19 +793,30 @@ impl Inner {
             state.creations.remove(&ack.creation_id);
             return AfterRefusal::Nothing;
         };
-        let Some(msg) = queue.in_progress.get_mut(&ack.creation_id) else {
+        let action = queue.action.clone();
+        let Some(creation) = queue.in_progress.get_mut(&ack.creation_id) else {
             state.creations.remove(&ack.creation_id);
             return AfterRefusal::Nothing;
         };
-        if error.is_reschedulable() && msg.retry_count < MAX_RETRIES {
-            msg.retry_count += 1;
-            return AfterRefusal::Retry(Box::new(msg.clone()));
+        if let Some(from) = from {
+            self.dispatch.answered(&creation.msg, from);
+            if !creation.avoid.contains(&from) {
+                creation.avoid.push(from);
+            }
+        }
+        if error.is_reschedulable() && creation.msg.retry_count < MAX_RETRIES {
+            creation.msg.retry_count += 1;
+            creation.sent = Instant::now();
+            return AfterRefusal::Retry(
+                Box::new(creation.msg.clone()),
+                action,
+                creation.avoid.clone(),
+            );
         }
         queue.in_progress.remove(&ack.creation_id);
         let flush = !error.is_reschedulable()
             && queue.in_progress.is_empty()
             && !self.cluster.has_prefix(&queue.existing_prefix);
-        let action = queue.action.clone();
         state.creations.remove(&ack.creation_id);
         if flush {
             AfterRefusal::Flush(key, action)
@@ -602,12 +824,55 @@ impl Inner {
             AfterRefusal::Nothing
         }
     }
+
+    /// A completion message arrived (a cluster): a waiting blocking invoke
+    /// gets the record it carries, or the stored one.
+    async fn completed(&self, ack: AcknowledgementMessage) {
+        let id = ack.activation_id().clone();
+        match ack.result() {
+            Some(ActivationOrId::Activation(activation)) => {
+                self.completions.completed(activation);
+            }
+            _ => {
+                if !self.completions.is_waiting(&id) {
+                    return;
+                }
+                match self.records.get(&id).await {
+                    Ok(Some(record)) => self.completions.completed(&record),
+                    Ok(None) => {
+                        tracing::warn!(activation = %id, "a completed activation has no stored record yet")
+                    }
+                    Err(e) => {
+                        tracing::warn!(activation = %id, error = %e, "reading a completed activation's record failed")
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A refusal of `msg` made by the controller itself (it could not be sent,
+/// or was never answered).
+fn refusal(
+    msg: &ContainerCreationMessage,
+    error: ContainerCreationError,
+    reason: String,
+) -> ContainerCreationAckMessage {
+    ContainerCreationAckMessage::answer(
+        msg,
+        crate::protocol::InvokerInstanceId::new(0, crate::protocol::ByteSize::from_mb(0)),
+        Some((error, reason)),
+    )
 }
 
 /// What a refused creation leads to.
 enum AfterRefusal {
     Nothing,
-    Retry(Box<ContainerCreationMessage>),
+    Retry(
+        Box<ContainerCreationMessage>,
+        Arc<ExecutableAction>,
+        Vec<u32>,
+    ),
     Flush(WarmKey, Arc<ExecutableAction>),
 }
 
@@ -616,19 +881,30 @@ const MAX_RETRIES: u32 = 5;
 /// The first retry's delay; each next one doubles.
 const RETRY_BASE: Duration = Duration::from_millis(100);
 
-/// Handles the pool's outgoing messages until the bus closes or the
-/// controller stops.
+/// Handles the acks addressed to this controller until the bus closes or
+/// the controller stops.
 async fn listen(
     inner: Arc<Inner>,
     mut bus: UnboundedReceiver<Outgoing>,
+    mut refusals: UnboundedReceiver<ContainerCreationAckMessage>,
     mut stopped: watch::Receiver<bool>,
 ) {
     loop {
         tokio::select! {
+            Some(ack) = refusals.recv() => inner.acked(ack, None).await,
             message = bus.recv() => match message {
-                Some(Outgoing::CreationAck(_, ack)) => inner.acked(*ack).await,
-                // Blocking invokes hear of completions from the record store.
-                Some(Outgoing::Completion(..)) => {}
+                Some(Outgoing::CreationAck(_, ack)) => {
+                    let from = Some(ack.root_invoker_index.instance);
+                    inner.acked(*ack, from).await
+                }
+                Some(Outgoing::Completion(_, ack)) => {
+                    // In one process blocking invokes hear of completions
+                    // from the record store.
+                    if inner.completions_from_acks {
+                        let inner = inner.clone();
+                        tokio::spawn(async move { inner.completed(*ack).await });
+                    }
+                }
                 None => return,
             },
             _ = stopped.changed() => return,

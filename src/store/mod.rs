@@ -49,7 +49,10 @@
 mod actions;
 mod activations;
 mod cache;
+mod entity;
+pub use entity::EntityStore;
 mod namespaces;
+pub use namespaces::{hash_key, valid_name};
 pub use namespaces::generate_key;
 mod ports;
 mod readers;

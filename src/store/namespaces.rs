@@ -43,12 +43,12 @@ pub fn generate_key() -> Result<String, DbError> {
 }
 
 /// The stored form of a key.
-pub(super) fn hash_key(key: &str) -> blake3::Hash {
+pub fn hash_key(key: &str) -> blake3::Hash {
     blake3::hash(key.as_bytes())
 }
 
 /// Validates a namespace name.
-pub(super) fn valid_name(name: &str) -> Result<EntityName, DbError> {
+pub fn valid_name(name: &str) -> Result<EntityName, DbError> {
     EntityName::new(name).map_err(|e| DbError::Invalid(e.to_string()))
 }
 

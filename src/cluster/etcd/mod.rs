@@ -38,6 +38,7 @@
 //! still happens when etcd is back — the latest value wins.
 
 mod book;
+mod mirror;
 mod reader;
 mod session;
 mod state;
@@ -54,6 +55,7 @@ use etcd_client::{Client, ConnectOptions};
 use crate::config::EtcdConfig;
 use crate::pool::ports::ClusterError;
 
+pub use mirror::ClusterMirror;
 pub use reader::{EtcdReader, InvokerReport, Listing};
 pub use state::{EtcdClusterState, EtcdStats};
 pub use watch::{PrefixWatch, WatchEvent};

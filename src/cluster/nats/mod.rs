@@ -79,6 +79,15 @@
 //! first. A message on an activation subject that is not an activation is
 //! logged, counted, terminated (never redelivered) and skipped.
 //!
+//! # Shared store (JetStream KV and object stores)
+//! [`NatsStore`] is the cluster's entity and activation store, so any
+//! controller answers any request: buckets `{prefix}-actions` (KV, the
+//! latest two revisions of each action document), `{prefix}-code` (object
+//! store, code by blake3 digest), `{prefix}-activations` (KV, records with
+//! bounded age and size), `{prefix}-records` (records too large for one
+//! message) and `{prefix}-auth` (namespaces and key hashes). See its module
+//! doc for the keys and the rules.
+//!
 //! # Failures
 //! - No server at start: [`NatsBus::connect`] fails with the URL and the
 //!   reason.
@@ -99,6 +108,7 @@ mod inflight;
 mod keeper;
 mod messenger;
 mod queue;
+mod store;
 mod subjects;
 
 pub use bus::{BusOptions, NatsBus};
@@ -106,6 +116,7 @@ pub use incoming::{Incoming, MalformedCount};
 pub use keeper::ProgressKeeper;
 pub use messenger::NatsMessenger;
 pub use queue::{ActionQueueStats, JetStreamQueue, JetStreamQueueConfig};
+pub use store::{NatsStore, NatsStoreConfig};
 pub use subjects::ActivationSubjects;
 
 /// Why talking to NATS failed.

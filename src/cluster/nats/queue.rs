@@ -283,6 +283,39 @@ impl JetStreamQueue {
         Ok(purged.purged)
     }
 
+    /// Every action queue the server knows with activations waiting or
+    /// held, with its numbers (one listing of the stream's consumers):
+    /// how a controller finds queues no controller decides for.
+    pub async fn busy_queues(&self) -> Result<Vec<(WarmKey, ActionQueueStats)>, QueueError> {
+        use futures_util::TryStreamExt;
+        self.connected()?;
+        let subjects = &self.inner.config.subjects;
+        let infos: Vec<_> = self
+            .inner
+            .stream
+            .consumers()
+            .try_collect()
+            .await
+            .map_err(|e| unavailable("listing the action queues", e))?;
+        let wide = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+        Ok(infos
+            .into_iter()
+            .filter(|info| info.num_pending > 0 || info.num_ack_pending > 0)
+            .filter_map(|info| {
+                let key = subjects.parse(&info.config.filter_subject).ok()?;
+                Some((
+                    key,
+                    ActionQueueStats {
+                        pending: info.num_pending,
+                        ack_pending: wide(info.num_ack_pending),
+                        redelivered: wide(info.num_redelivered),
+                        waiting_pulls: wide(info.num_waiting),
+                    },
+                ))
+            })
+            .collect())
+    }
+
     /// Deliveries this process holds.
     pub fn in_flight(&self) -> usize {
         lock(&self.inner.in_flight).len()
