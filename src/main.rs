@@ -123,6 +123,10 @@ enum Command {
         /// The configuration file (else `$WASMWHISK_CONFIG`; else none).
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
+        /// A cluster's NATS server: work on the cluster's shared store
+        /// instead of the data directory's database.
+        #[arg(long, value_name = "URL", global = true)]
+        nats: Option<String>,
         #[command(subcommand)]
         which: wsk::NamespaceCommand,
     },
@@ -222,6 +226,8 @@ enum BenchCommand {
     Api(wasmwhisk::bench::api::ApiBenchArgs),
     /// Wasm vs Docker: cold, prewarmed and warm starts of the same action side by side, and density.
     Docker(wasmwhisk::bench::docker::DockerBenchArgs),
+    /// Cluster targets: warm invoke through NATS, throughput with 2 invokers, invoker start → up, dead invoker.
+    Cluster(wasmwhisk::bench::cluster::ClusterBenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -276,15 +282,21 @@ fn dispatch(cli: Cli) -> Result<u8> {
     match cli.command {
         Command::Action { client, which } => wsk::run_action(which, &client, &data_dir),
         Command::Activation { client, which } => wsk::run_activation(which, &client, &data_dir),
-        Command::Namespace { config, which } => {
+        Command::Namespace {
+            config,
+            nats,
+            which,
+        } => {
+            let cluster = nats.is_some();
             let flags = wasmwhisk::config::Flags {
                 config,
                 data_dir: explicit_data_dir,
+                nats,
                 ..Default::default()
             };
             let config = wasmwhisk::config::Config::load(&flags)?;
             let data_dir = cli::data_dir(config.invoker.data_dir.clone());
-            wsk::run_namespace(which, &data_dir, &config.store)
+            wsk::run_namespace(which, &data_dir, &config.store, cluster.then_some(&config))
         }
         Command::Standalone(args) => {
             let flags = wasmwhisk::config::Flags {
@@ -355,6 +367,12 @@ fn dispatch(cli: Cli) -> Result<u8> {
             which: BenchCommand::Docker(args),
         } => {
             wasmwhisk::bench::docker::run(&data_dir, args)?;
+            Ok(0)
+        }
+        Command::Bench {
+            which: BenchCommand::Cluster(args),
+        } => {
+            wasmwhisk::bench::cluster::run(&data_dir, args)?;
             Ok(0)
         }
         Command::Config {

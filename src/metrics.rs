@@ -28,6 +28,11 @@ struct HttpLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SubjectLabels {
+    subject: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RouteLabels {
     route: &'static str,
 }
@@ -46,6 +51,7 @@ pub struct Metrics {
     wait: Histogram,
     requests: Family<HttpLabels, Counter>,
     latency: Family<RouteLabels, Histogram>,
+    malformed: Family<SubjectLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -92,6 +98,12 @@ impl Metrics {
             "REST API latency by route",
             latency.clone(),
         );
+        let malformed = Family::<SubjectLabels, Counter>::default();
+        registry.register(
+            "malformed_messages",
+            "Messages skipped because they were not the message their subject carries, by subject",
+            malformed.clone(),
+        );
         Metrics {
             registry,
             activations,
@@ -99,6 +111,7 @@ impl Metrics {
             wait,
             requests,
             latency,
+            malformed,
         }
     }
 
@@ -128,6 +141,16 @@ impl Metrics {
         self.latency
             .get_or_create(&RouteLabels { route })
             .observe(elapsed.as_secs_f64());
+    }
+
+    /// The counter of messages skipped on `subject` (a consumer of the
+    /// cluster's NATS subjects counts into it).
+    pub fn malformed_messages(&self, subject: &str) -> Counter {
+        self.malformed
+            .get_or_create(&SubjectLabels {
+                subject: subject.to_string(),
+            })
+            .clone()
     }
 
     /// The registry in Prometheus' text format (without the final `# EOF`,

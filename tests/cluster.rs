@@ -127,6 +127,56 @@ fn any_controller_deploys_invokes_and_reads_with_acks_and_keys() {
         assert_eq!(other.status, 200, "{}", other.text);
         assert_eq!(other.body["response"]["success"], true);
     }
+    // Garbage on every subject is skipped and counted; nothing stops.
+    let url = c.nats.url();
+    c.block_on(async move {
+        let client = async_nats::connect(url).await.expect("nats");
+        for subject in ["whisk.invoker0", "whisk.creationAck0", "whisk.completed0"] {
+            client
+                .publish(subject, "{not json".into())
+                .await
+                .expect("publish");
+            client
+                .publish(subject, r#"{"unknown":"message"}"#.into())
+                .await
+                .expect("publish");
+        }
+        client.flush().await.expect("flush");
+    });
+    let reply = c.invoke(0, "hello", &json!({"name": "after garbage"}));
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let metrics = |base: &str| {
+        reqwest::blocking::get(format!("{base}/metrics"))
+            .expect("metrics")
+            .text()
+            .expect("text")
+    };
+    let invoker_metrics = metrics(&c.invokers[&0].base);
+    assert!(
+        invoker_metrics
+            .contains("wasmwhisk_malformed_messages_total{subject=\"whisk.invoker0\"} 2"),
+        "{invoker_metrics}"
+    );
+    let controller_metrics = metrics(&c.controllers[&0].base);
+    for subject in ["whisk.creationAck0", "whisk.completed0"] {
+        assert!(
+            controller_metrics.contains(&format!(
+                "wasmwhisk_malformed_messages_total{{subject=\"{subject}\"}} 2"
+            )),
+            "{controller_metrics}"
+        );
+    }
+    // The invoker's admin API answers; the controller has no pool.
+    let admin =
+        std::fs::read_to_string(c.invokers[&0].data_dir.join("admin.auth")).expect("admin.auth");
+    let (user, password) = standalone::split(admin.trim());
+    let pool = reqwest::blocking::Client::new()
+        .get(format!("{}/pool/count", c.invokers[&0].base))
+        .basic_auth(user, Some(password))
+        .send()
+        .expect("pool/count");
+    assert_eq!(pool.status().as_u16(), 200);
+
     let list = c.get(1, "/api/v1/namespaces/_/activations?limit=10");
     assert_eq!(list.status, 200);
     assert!(
@@ -164,6 +214,57 @@ fn any_controller_deploys_invokes_and_reads_with_acks_and_keys() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+
+    // Namespaces live in the shared store: `namespace … --nats` manages
+    // them, and every controller authenticates the new key at once.
+    let wsk = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_wasmwhisk"))
+            .args(args)
+            .args(["--nats", &c.nats.url()])
+            .env_remove("WASMWHISK_CONFIG")
+            .output()
+            .expect("wasmwhisk namespace");
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let created = wsk(&["namespace", "create", "alice"]);
+    let key = created
+        .lines()
+        .find_map(|l| l.strip_prefix("key: "))
+        .expect("the new key")
+        .trim()
+        .to_string();
+    let listed = wsk(&["namespace", "list"]);
+    assert!(
+        listed.contains("alice") && listed.contains("guest"),
+        "{listed}"
+    );
+    let (user, password) = standalone::split(&key);
+    for k in [0, 1] {
+        let mine = reqwest::blocking::Client::new()
+            .get(format!(
+                "{}/api/v1/namespaces/_/actions",
+                c.controllers[&k].base
+            ))
+            .basic_auth(&user, Some(&password))
+            .send()
+            .expect("list as alice");
+        assert_eq!(mine.status().as_u16(), 200);
+        let theirs = reqwest::blocking::Client::new()
+            .get(format!(
+                "{}/api/v1/namespaces/guest/actions",
+                c.controllers[&k].base
+            ))
+            .basic_auth(&user, Some(&password))
+            .send()
+            .expect("list guest's as alice");
+        assert_eq!(theirs.status().as_u16(), 403, "namespaces are isolated");
+    }
+    assert!(wsk(&["namespace", "delete", "alice"]).contains("ok: deleted namespace alice"));
 
     // A clean stop writes `down`, then the lease goes with every key.
     assert!(

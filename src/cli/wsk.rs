@@ -305,13 +305,15 @@ pub fn run_activation(cmd: ActivationCommand, client: &ClientArgs, data_dir: &Pa
     reported(activation::run(cmd, &api))
 }
 
-/// Runs `namespace …` on `{data_dir}/wasmwhisk.db`; returns the exit status.
+/// Runs `namespace …` on `{data_dir}/wasmwhisk.db`, or on the cluster's
+/// store at `cluster.nats` when `cluster` is given; returns the exit status.
 pub fn run_namespace(
     cmd: NamespaceCommand,
     data_dir: &Path,
     store_config: &StoreConfig,
+    cluster: Option<&crate::config::Config>,
 ) -> Result<u8> {
-    reported(namespace::run(cmd, data_dir, store_config))
+    reported(namespace::run(cmd, data_dir, store_config, cluster))
 }
 
 /// stdout's reader has gone: nothing more to say.

@@ -30,7 +30,8 @@ use crate::api::admin::AdminState;
 use crate::api::{self, AppState};
 use crate::cluster::etcd::{ClusterMirror, EtcdClusterState, EtcdReader, EtcdSettings};
 use crate::cluster::nats::{
-    JetStreamQueue, JetStreamQueueConfig, NatsBus, NatsMessenger, NatsStore, NatsStoreConfig,
+    JetStreamQueue, JetStreamQueueConfig, MalformedCount, NatsBus, NatsMessenger, NatsStore,
+    NatsStoreConfig,
 };
 use crate::cluster::scheduling::{ClusterQueues, NatsDispatch, adopt_orphans};
 use crate::config::Config;
@@ -61,7 +62,11 @@ pub async fn run(config: Config, data_dir: PathBuf, bind: std::net::IpAddr) -> R
     let scheduler = SchedulerInstanceId::new(number.to_string()).context("the scheduler id")?;
 
     let bus = NatsBus::connect(&config.nats).await?;
-    let queue = JetStreamQueue::open(&bus, JetStreamQueueConfig::default()).await?;
+    let metrics = Arc::new(Metrics::new());
+    let mut queue_config = JetStreamQueueConfig::from_config(&config.nats);
+    queue_config.malformed =
+        MalformedCount::new(metrics.malformed_messages(&queue_config.subjects.all()));
+    let queue = JetStreamQueue::open(&bus, queue_config).await?;
     let store = NatsStore::open(&bus, NatsStoreConfig::from_config(&config)).await?;
     let keys = EtcdKeys::new(&config.etcd.cluster_name).context("the etcd cluster name")?;
     let etcd_settings = EtcdSettings::from_config(&config.etcd);
@@ -97,7 +102,6 @@ pub async fn run(config: Config, data_dir: PathBuf, bind: std::net::IpAddr) -> R
             .context("starting the engine")?,
     );
 
-    let metrics = Arc::new(Metrics::new());
     let completions = Completions::new(metrics.clone());
     let records: Arc<dyn ActivationStore> = Arc::new(RecordingStore::new(
         Arc::new(store.clone()),
@@ -105,7 +109,7 @@ pub async fn run(config: Config, data_dir: PathBuf, bind: std::net::IpAddr) -> R
     ));
     let (stop_tx, stop_rx) = watch::channel(false);
     let (outgoing, acks) = mpsc::unbounded_channel();
-    forward_acks(&bus, &scheduler, &id, outgoing).await?;
+    forward_acks(&bus, &scheduler, &id, outgoing, &metrics).await?;
     tokio::spawn(queue.keeper().run(stop_rx.clone()));
 
     let dispatch = Arc::new(NatsDispatch::new(
@@ -205,9 +209,14 @@ async fn forward_acks(
     scheduler: &SchedulerInstanceId,
     controller: &ControllerInstanceId,
     outgoing: mpsc::UnboundedSender<Outgoing>,
+    metrics: &Metrics,
 ) -> Result<()> {
-    let mut acks = bus.creation_acks(scheduler).await?;
-    let mut done = bus.completions(controller).await?;
+    let acks = bus.creation_acks(scheduler).await?;
+    let counted = MalformedCount::new(metrics.malformed_messages(acks.subject()));
+    let mut acks = acks.counting_into(counted);
+    let done = bus.completions(controller).await?;
+    let counted = MalformedCount::new(metrics.malformed_messages(done.subject()));
+    let mut done = done.counting_into(counted);
     let sid = scheduler.clone();
     let tx = outgoing.clone();
     tokio::spawn(async move {

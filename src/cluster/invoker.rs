@@ -33,7 +33,8 @@ use tokio::sync::watch;
 use crate::api::admin::AdminState;
 use crate::cluster::etcd::{EtcdClusterState, EtcdSettings};
 use crate::cluster::nats::{
-    JetStreamQueue, JetStreamQueueConfig, NatsBus, NatsMessenger, NatsStore, NatsStoreConfig,
+    JetStreamQueue, JetStreamQueueConfig, MalformedCount, NatsBus, NatsMessenger, NatsStore,
+    NatsStoreConfig,
 };
 use crate::config::Config;
 use crate::engine::Engine;
@@ -56,7 +57,11 @@ pub async fn run(config: Config, data_dir: PathBuf, bind: std::net::IpAddr) -> R
     invoker.dedicated_namespaces = config.invoker.dedicated_namespaces.clone();
 
     let bus = NatsBus::connect(&config.nats).await?;
-    let queue = JetStreamQueue::open(&bus, JetStreamQueueConfig::default()).await?;
+    let metrics = Arc::new(Metrics::new());
+    let mut queue_config = JetStreamQueueConfig::from_config(&config.nats);
+    queue_config.malformed =
+        MalformedCount::new(metrics.malformed_messages(&queue_config.subjects.all()));
+    let queue = JetStreamQueue::open(&bus, queue_config).await?;
     let store = NatsStore::open(&bus, NatsStoreConfig::from_config(&config)).await?;
     let keys = EtcdKeys::new(&config.etcd.cluster_name).context("the etcd cluster name")?;
     let etcd = Arc::new(
@@ -69,7 +74,6 @@ pub async fn run(config: Config, data_dir: PathBuf, bind: std::net::IpAddr) -> R
             .context("starting the engine")?,
     );
     let admin = admin_auth(&data_dir)?;
-    let metrics = Arc::new(Metrics::new());
 
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(queue.keeper().run(stop_rx.clone()));
@@ -86,7 +90,9 @@ pub async fn run(config: Config, data_dir: PathBuf, bind: std::net::IpAddr) -> R
             cluster: etcd.clone(),
         },
     );
-    let mut messages = bus.container_messages(invoker.instance).await?;
+    let messages = bus.container_messages(invoker.instance).await?;
+    let counted = MalformedCount::new(metrics.malformed_messages(messages.subject()));
+    let mut messages = messages.counting_into(counted);
     pool.enable();
     {
         let pool = pool.clone();

@@ -75,12 +75,24 @@ impl InvokerConfig {
 pub struct NatsConfig {
     /// Server URL. Default `"nats://127.0.0.1:4222"`.
     pub url: String,
+    /// How long JetStream waits for an activation's ack before it gives the
+    /// activation to another sandbox: how soon a dead invoker's activations
+    /// move on (live invokers keep theirs with in-progress acks). Set when an
+    /// action's queue is first made. Default `"10 seconds"`.
+    #[serde(with = "units::duration")]
+    pub ack_wait: Duration,
+    /// The longest an invoker keeps one activation before it lets JetStream
+    /// redeliver it: longer than any init + run. Default `"15 minutes"`.
+    #[serde(with = "units::duration")]
+    pub max_hold: Duration,
 }
 
 impl Default for NatsConfig {
     fn default() -> Self {
         NatsConfig {
             url: "nats://127.0.0.1:4222".to_string(),
+            ack_wait: Duration::from_secs(10),
+            max_hold: Duration::from_secs(15 * 60),
         }
     }
 }
@@ -111,10 +123,29 @@ impl Default for EtcdConfig {
 }
 
 impl NatsConfig {
-    /// The URL is not empty.
+    /// The URL is not empty; `ack-wait` is at least a second and `max-hold`
+    /// longer than it.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.url.trim().is_empty() {
             return Err(invalid("nats.url", "expected a URL, got \"\"".to_string()));
+        }
+        if self.ack_wait < Duration::from_secs(1) {
+            return Err(invalid(
+                "nats.ack-wait",
+                format!(
+                    "expected at least 1 second, got \"{}\"",
+                    units::format_duration(self.ack_wait)
+                ),
+            ));
+        }
+        if self.max_hold <= self.ack_wait {
+            return Err(invalid(
+                "nats.max-hold",
+                format!(
+                    "expected more than nats.ack-wait, got \"{}\"",
+                    units::format_duration(self.max_hold)
+                ),
+            ));
         }
         Ok(())
     }

@@ -57,6 +57,12 @@ impl Completions {
         lock(&self.waiters).remove(id);
     }
 
+    /// Stops every wait: each waiting invoke answers with its activation
+    /// id (the controller is stopping).
+    pub fn forget_all(&self) {
+        lock(&self.waiters).clear();
+    }
+
     /// How many invokes wait.
     pub fn waiting(&self) -> usize {
         lock(&self.waiters).len()

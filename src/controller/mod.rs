@@ -424,6 +424,9 @@ impl Controller {
         inner.dispatch.shutdown(grace).await;
         let _ = inner.stop.send(true);
         if inner.queues.durable() {
+            // The activations stay queued for the other controllers and
+            // the invokers; blocking invokes answer with their ids now.
+            inner.completions.forget_all();
             return;
         }
         let keys: Vec<(WarmKey, Arc<ExecutableAction>)> = lock(&inner.state)
@@ -485,8 +488,11 @@ impl Inner {
     /// The fast path of a first activation: if the action has no sandbox
     /// pulling and none coming, ask for one now instead of at the next
     /// decision.
+    ///
+    /// Every controller does this for the invokes it accepts, even for a
+    /// queue another controller decides for: a first activation does not
+    /// wait for the leader to notice it (at worst two first sandboxes).
     async fn first_sandbox(self: &Arc<Self>, key: &WarmKey, action: &Arc<ExecutableAction>) {
-        let leads = self.dispatch.leads(key);
         let msg = {
             let mut state = lock(&self.state);
             let Queues_ { queues, creations } = &mut *state;
@@ -500,10 +506,7 @@ impl Inner {
                 }
             };
             queue.last_used = Instant::now();
-            if !leads
-                || !queue.in_progress.is_empty()
-                || self.cluster.has_prefix(&queue.existing_prefix)
-            {
+            if !queue.in_progress.is_empty() || self.cluster.has_prefix(&queue.existing_prefix) {
                 return;
             }
             let msg = ContainerCreationMessage::for_action(

@@ -5,6 +5,9 @@
 //! The database must already exist (the server creates it on first start):
 //! a mistyped `--data-dir` would otherwise create a namespace in a fresh
 //! database that no server reads.
+//!
+//! With `--nats URL` the same commands work on a cluster's shared store
+//! (NATS KV, [`NatsStore`]) instead, which every controller reads.
 
 use std::path::Path;
 
@@ -12,37 +15,78 @@ use anyhow::{Result, bail};
 
 use super::format::{datetime_utc, table};
 use super::{Failed, FailedBecause, NamespaceCommand};
+use crate::cluster::nats::{NatsBus, NatsStore, NatsStoreConfig};
 use crate::config::StoreConfig;
 use crate::protocol::EntityName;
-use crate::store::{Database, DbError};
+use crate::store::{Credentials, Database, DbError, NamespaceInfo};
 
 /// The database's file in the data directory.
 pub const DATABASE_FILE: &str = crate::cli::files::DATABASE;
 
-/// Runs one `namespace` command.
-pub(super) fn run(cmd: NamespaceCommand, data_dir: &Path, config: &StoreConfig) -> Result<u8> {
-    let file = data_dir.join(DATABASE_FILE);
-    if !file.exists() {
-        bail!(
-            "there is no database at {}: start `wasmwhisk standalone --data-dir {}` once \
-             to create it, or give the --data-dir the server uses",
-            file.display(),
-            data_dir.display()
-        );
+/// Where the namespaces are: standalone's database, or a cluster's store.
+enum Admin {
+    Db(Database),
+    Nats(NatsStore, tokio::runtime::Runtime),
+}
+
+impl Admin {
+    fn create(&self, name: &str) -> Result<Credentials, DbError> {
+        match self {
+            Admin::Db(db) => db.create_namespace(name),
+            Admin::Nats(store, rt) => rt.block_on(store.create_namespace(name)),
+        }
     }
+
+    fn list(&self) -> Result<Vec<NamespaceInfo>, DbError> {
+        match self {
+            Admin::Db(db) => db.list_namespaces(),
+            Admin::Nats(store, rt) => rt.block_on(store.list_namespaces()),
+        }
+    }
+
+    fn delete(&self, name: &str) -> Result<bool, DbError> {
+        match self {
+            Admin::Db(db) => db.delete_namespace(name),
+            Admin::Nats(store, rt) => rt.block_on(store.delete_namespace(name)),
+        }
+    }
+}
+
+/// The cluster's store at `nats`.
+fn cluster_store(nats: &crate::config::Config) -> Result<Admin> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let store = rt.block_on(async {
+        let bus = NatsBus::connect(&nats.nats).await?;
+        NatsStore::open(&bus, NatsStoreConfig::from_config(nats)).await
+    })?;
+    Ok(Admin::Nats(store, rt))
+}
+
+/// Runs one `namespace` command: on the cluster's store when `cluster` is
+/// given (`--nats`), else on the data directory's database.
+pub(super) fn run(
+    cmd: NamespaceCommand,
+    data_dir: &Path,
+    config: &StoreConfig,
+    cluster: Option<&crate::config::Config>,
+) -> Result<u8> {
     let refused = |what: String| {
         move |e: DbError| Failed {
             what,
             error: FailedBecause::Refused(e.to_string()),
         }
     };
-    let (db, _recovery) = Database::open(&file, config)
-        .map_err(refused(format!("unable to open {}", file.display())))?;
+    let db = match cluster {
+        Some(cluster) => cluster_store(cluster)?,
+        None => Admin::Db(open_database(data_dir, config)?),
+    };
     match cmd {
         NamespaceCommand::Create { name } => {
             let name = EntityName::new(name.as_str())
                 .map_err(|e| anyhow::anyhow!("'{name}' is not a namespace name: {e}"))?;
-            let credentials = db.create_namespace(name.as_str()).map_err(|e| match e {
+            let credentials = db.create(name.as_str()).map_err(|e| match e {
                 DbError::Exists => Failed {
                     what: format!("unable to create namespace {name}"),
                     error: FailedBecause::Refused("it already exists".into()),
@@ -58,7 +102,7 @@ pub(super) fn run(cmd: NamespaceCommand, data_dir: &Path, config: &StoreConfig) 
         }
         NamespaceCommand::List => {
             let namespaces = db
-                .list_namespaces()
+                .list()
                 .map_err(refused("unable to list namespaces".into()))?;
             let rows: Vec<[String; 3]> = namespaces
                 .into_iter()
@@ -68,7 +112,7 @@ pub(super) fn run(cmd: NamespaceCommand, data_dir: &Path, config: &StoreConfig) 
         }
         NamespaceCommand::Delete { name } => {
             let deleted = db
-                .delete_namespace(&name)
+                .delete(&name)
                 .map_err(refused(format!("unable to delete namespace {name}")))?;
             if !deleted {
                 return Err(Failed {
@@ -81,4 +125,22 @@ pub(super) fn run(cmd: NamespaceCommand, data_dir: &Path, config: &StoreConfig) 
         }
     }
     Ok(0)
+}
+
+/// The data directory's database, which must exist.
+fn open_database(data_dir: &Path, config: &StoreConfig) -> Result<Database> {
+    let file = data_dir.join(DATABASE_FILE);
+    if !file.exists() {
+        bail!(
+            "there is no database at {}: start `wasmwhisk standalone --data-dir {}` once \
+             to create it, or give the --data-dir the server uses (or --nats for a cluster)",
+            file.display(),
+            data_dir.display()
+        );
+    }
+    let (db, _recovery) = Database::open(&file, config).map_err(|e| Failed {
+        what: format!("unable to open {}", file.display()),
+        error: FailedBecause::Refused(e.to_string()),
+    })?;
+    Ok(db)
 }

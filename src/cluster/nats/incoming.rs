@@ -7,11 +7,10 @@
 //! next good message is returned as if they had not been sent.
 
 use std::marker::PhantomData;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_nats::Subscriber;
 use futures_util::StreamExt;
+use prometheus_client::metrics::counter::Counter;
 use serde::de::DeserializeOwned;
 
 use super::NatsBus;
@@ -22,17 +21,25 @@ use crate::protocol::{
 };
 
 /// How many messages a consumer skipped: a cheap handle to read for metrics.
+/// It is a Prometheus counter, so one registered in
+/// [`Metrics`](crate::metrics::Metrics) can be handed to a consumer
+/// ([`Incoming::counting_into`]) and `/metrics` shows it.
 #[derive(Clone, Debug, Default)]
-pub struct MalformedCount(Arc<AtomicU64>);
+pub struct MalformedCount(Counter);
 
 impl MalformedCount {
+    /// Counts into `counter`.
+    pub fn new(counter: Counter) -> Self {
+        MalformedCount(counter)
+    }
+
     /// Messages skipped so far.
     pub fn get(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
+        self.0.get()
     }
 
     pub(super) fn add(&self) {
-        self.0.fetch_add(1, Ordering::Relaxed);
+        self.0.inc();
     }
 }
 
@@ -94,6 +101,13 @@ impl<T: DeserializeOwned> Incoming<T> {
     /// The subject listened to.
     pub fn subject(&self) -> &str {
         &self.subject
+    }
+
+    /// Counts the skipped messages into `count` from now on (e.g. one
+    /// registered in the process's metrics).
+    pub fn counting_into(mut self, count: MalformedCount) -> Self {
+        self.malformed = count;
+        self
     }
 
     /// The count of skipped messages (shared: read it from anywhere).

@@ -64,6 +64,21 @@ pub struct JetStreamQueueConfig {
     /// Bound of every call that waits for the server: JetStream API calls,
     /// publish acks, confirmed acks. Default 5 s.
     pub request_timeout: Duration,
+    /// Where messages on activation subjects that are not activations are
+    /// counted (e.g. a counter of the process's metrics). Default: a
+    /// counter of its own.
+    pub malformed: MalformedCount,
+}
+
+impl JetStreamQueueConfig {
+    /// The defaults, with `[nats] ack-wait` and `max-hold`.
+    pub fn from_config(config: &crate::config::NatsConfig) -> Self {
+        JetStreamQueueConfig {
+            ack_wait: config.ack_wait,
+            max_hold: config.max_hold,
+            ..JetStreamQueueConfig::default()
+        }
+    }
 }
 
 impl Default for JetStreamQueueConfig {
@@ -76,6 +91,7 @@ impl Default for JetStreamQueueConfig {
             max_waiting: 512,
             max_ack_pending: 20_000,
             request_timeout: Duration::from_secs(5),
+            malformed: MalformedCount::default(),
         }
     }
 }
@@ -168,11 +184,11 @@ impl JetStreamQueue {
                 client,
                 js,
                 stream,
+                malformed: config.malformed.clone(),
                 config,
                 lanes: std::sync::Mutex::new(HashMap::new()),
                 in_flight: std::sync::Mutex::new(InFlight::default()),
                 next_delivery: AtomicU64::new(1),
-                malformed: MalformedCount::default(),
             }),
         })
     }
