@@ -34,7 +34,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::cluster::choose::{ChoiceRequest, Chooser};
 use crate::cluster::etcd::ClusterMirror;
@@ -62,6 +62,9 @@ pub struct ClusterQueues {
     /// Waiting activations per queue, as of the last decision round (the
     /// 429 limit needs no request per invoke).
     waiting: Mutex<HashMap<WarmKey, usize>>,
+    /// When each queue was last looked at, and the age of its oldest
+    /// waiting activation then.
+    oldest: Mutex<HashMap<WarmKey, (Instant, Duration)>>,
 }
 
 impl ClusterQueues {
@@ -70,6 +73,7 @@ impl ClusterQueues {
         ClusterQueues {
             queue,
             waiting: Mutex::new(HashMap::new()),
+            oldest: Mutex::new(HashMap::new()),
         }
     }
 }
@@ -85,17 +89,18 @@ impl Queues for ClusterQueues {
     }
 
     async fn stats(&self, key: &WarmKey, stale_after: Duration) -> Result<QueueStats, QueueError> {
-        let stats = self.queue.stats(key).await?;
+        let (stats, oldest) = self.queue.stats_and_oldest(key).await?;
         let available = usize::try_from(stats.pending).unwrap_or(usize::MAX);
-        let stale = if available == 0 {
-            0
-        } else {
-            match self.queue.oldest_pending_age(key).await? {
-                Some(age) if age > stale_after => available,
-                _ => 0,
-            }
+        let stale = match oldest {
+            Some(age) if age > stale_after => available,
+            _ => 0,
         };
         lock(&self.waiting).insert(key.clone(), available);
+        let seen = oldest.map(|age| (Instant::now(), age));
+        match seen {
+            Some(seen) => lock(&self.oldest).insert(key.clone(), seen),
+            None => lock(&self.oldest).remove(key),
+        };
         Ok(QueueStats {
             available,
             in_flight: usize::try_from(stats.ack_pending).unwrap_or(usize::MAX),
@@ -109,8 +114,12 @@ impl Queues for ClusterQueues {
         older_than: Option<Duration>,
     ) -> Result<Vec<Taken>, QueueError> {
         if let Some(limit) = older_than {
-            match self.queue.oldest_pending_age(key).await? {
-                Some(age) if age > limit => {}
+            // From the last look at the queue (every decision round):
+            // nothing to do, without a request, until the oldest could be
+            // that old.
+            let oldest = lock(&self.oldest).get(key).copied();
+            match oldest {
+                Some((seen, age)) if age + seen.elapsed() > limit => {}
                 _ => return Ok(Vec::new()),
             }
         }
@@ -149,6 +158,7 @@ impl Queues for ClusterQueues {
     async fn forget(&self, key: &WarmKey) {
         // The durable consumer stays: warm sandboxes may still pull from it.
         lock(&self.waiting).remove(key);
+        lock(&self.oldest).remove(key);
     }
 
     fn durable(&self) -> bool {

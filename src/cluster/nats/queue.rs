@@ -122,6 +122,17 @@ pub struct ActionQueueStats {
     pub waiting_pulls: u64,
 }
 
+/// The numbers of a consumer's info.
+fn stats_of(info: &jetstream::consumer::Info) -> ActionQueueStats {
+    let wide = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+    ActionQueueStats {
+        pending: info.num_pending,
+        ack_pending: wide(info.num_ack_pending),
+        redelivered: wide(info.num_redelivered),
+        waiting_pulls: wide(info.num_waiting),
+    }
+}
+
 /// Every action's activation queue, over JetStream. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct JetStreamQueue {
@@ -231,13 +242,7 @@ impl JetStreamQueue {
             .consumer_info(&lane.consumer)
             .await
             .map_err(|e| self.lost(action, "reading the consumer", e))?;
-        let wide = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
-        Ok(ActionQueueStats {
-            pending: info.num_pending,
-            ack_pending: wide(info.num_ack_pending),
-            redelivered: wide(info.num_redelivered),
-            waiting_pulls: wide(info.num_waiting),
-        })
+        Ok(stats_of(&info))
     }
 
     /// How long the oldest never-delivered activation of `action` has
@@ -246,6 +251,15 @@ impl JetStreamQueue {
         &self,
         action: &WarmKey,
     ) -> Result<Option<Duration>, QueueError> {
+        Ok(self.stats_and_oldest(action).await?.1)
+    }
+
+    /// [`stats`](Self::stats) and [`oldest_pending_age`](Self::oldest_pending_age)
+    /// in one look: one request, and a second only when activations wait.
+    pub async fn stats_and_oldest(
+        &self,
+        action: &WarmKey,
+    ) -> Result<(ActionQueueStats, Option<Duration>), QueueError> {
         let lane = self.lane(action).await?;
         let info = self
             .inner
@@ -253,8 +267,9 @@ impl JetStreamQueue {
             .consumer_info(&lane.consumer)
             .await
             .map_err(|e| self.lost(action, "reading the consumer", e))?;
+        let stats = stats_of(&info);
         if info.num_pending == 0 {
-            return Ok(None);
+            return Ok((stats, None));
         }
         let oldest = self
             .inner
@@ -267,9 +282,9 @@ impl JetStreamQueue {
         match oldest {
             Ok(message) => {
                 let age = time::OffsetDateTime::now_utc() - message.time;
-                Ok(Some(age.try_into().unwrap_or(Duration::ZERO)))
+                Ok((stats, Some(age.try_into().unwrap_or(Duration::ZERO))))
             }
-            Err(e) if e.kind() == stream::RawMessageErrorKind::NoMessageFound => Ok(None),
+            Err(e) if e.kind() == stream::RawMessageErrorKind::NoMessageFound => Ok((stats, None)),
             Err(e) => Err(unavailable("reading the oldest activation", e)),
         }
     }

@@ -94,6 +94,10 @@ mod actions;
 mod activations;
 #[path = "store_auth.rs"]
 mod auth;
+#[path = "store_code.rs"]
+mod code;
+#[path = "store_ports.rs"]
+mod ports;
 #[path = "store_scan.rs"]
 mod scan;
 
@@ -106,13 +110,11 @@ use async_nats::jetstream::{self, kv};
 
 use super::{NatsBus, NatsError};
 use crate::config::Config;
-use crate::pool::ports::{ActionStore, ActivationStore, ExecutableAction, StoreError};
+use crate::pool::ports::{ExecutableAction, StoreError};
 use crate::protocol::{
-    ActivationId, DocRevision, EntityPath, FullyQualifiedEntityName, Identity, WhiskActivation,
+    ActivationId, EntityPath, FullyQualifiedEntityName, Identity, WhiskActivation,
 };
-use crate::store::{
-    ActivationQuery, Credentials, DbError, EntityStore, NamespaceInfo, NewAction, PutOutcome,
-};
+use crate::store::{ActivationQuery, Credentials, DbError, NamespaceInfo, NewAction, PutOutcome};
 
 /// How long one JetStream request (API call, publish ack, get) may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
@@ -178,7 +180,7 @@ struct Inner {
     activations: Bucket,
     records: ObjectStore,
     auth: Bucket,
-    caches: actions::Caches,
+    caches: code::Caches,
     known_keys: auth::AuthCache,
 }
 
@@ -302,7 +304,15 @@ async fn open_bucket(
     bounds: bool,
 ) -> Result<Bucket, NatsError> {
     let bucket = config.name.trim_start_matches("KV_").to_owned();
+    let history = config.max_messages_per_subject;
     let stream = open_stream(js, config, bounds).await?;
+    let kept = stream.cached_info().config.max_messages_per_subject;
+    if kept != history {
+        return Err(NatsError::JetStream(format!(
+            "KV bucket {bucket} keeps {kept} values per key; wasmwhisk needs {history} \
+             (delete the bucket, or give the store another prefix)"
+        )));
+    }
     let kv = js
         .get_key_value(&bucket)
         .await
@@ -407,7 +417,7 @@ impl NatsStore {
                 activations,
                 records,
                 auth,
-                caches: actions::Caches::new(),
+                caches: code::Caches::new(),
                 known_keys: auth::AuthCache::new(),
             }),
         })
@@ -440,13 +450,13 @@ impl NatsStore {
 
     /// Deletes namespace `name`, its key, its actions and its activation
     /// records; false if absent. Other processes stop accepting the key
-    /// within [`auth::AUTH_TTL`].
+    /// within 5 s (the authentication cache).
     pub async fn delete_namespace(&self, name: &str) -> Result<bool, DbError> {
         self.remove_namespace(name).await
     }
 
     /// The identity of API key `uuid:key`; `None` when it is not valid.
-    /// Positive answers are cached for [`auth::AUTH_TTL`].
+    /// Positive answers are cached for 5 s.
     pub async fn authenticate(&self, uuid: &str, key: &str) -> Result<Option<Identity>, DbError> {
         self.check_key(uuid, key).await
     }
@@ -506,98 +516,6 @@ impl NatsStore {
         query: &ActivationQuery,
     ) -> Result<Vec<WhiskActivation>, DbError> {
         self.scan_records(namespace, query).await
-    }
-}
-
-#[async_trait::async_trait]
-impl EntityStore for NatsStore {
-    async fn authenticate(&self, uuid: &str, key: &str) -> Result<Option<Identity>, DbError> {
-        NatsStore::authenticate(self, uuid, key).await
-    }
-
-    async fn put_action(&self, new: NewAction, overwrite: bool) -> Result<PutOutcome, DbError> {
-        NatsStore::put_action(self, new, overwrite).await
-    }
-
-    async fn get_action(
-        &self,
-        fqn: &FullyQualifiedEntityName,
-    ) -> Result<Option<Arc<ExecutableAction>>, DbError> {
-        NatsStore::get_action(self, fqn).await
-    }
-
-    async fn list_actions(
-        &self,
-        namespace: &EntityPath,
-        limit: usize,
-        skip: usize,
-    ) -> Result<Vec<Arc<ExecutableAction>>, DbError> {
-        NatsStore::list_actions(self, namespace, limit, skip).await
-    }
-
-    async fn delete_action(
-        &self,
-        fqn: &FullyQualifiedEntityName,
-    ) -> Result<Option<Arc<ExecutableAction>>, DbError> {
-        NatsStore::delete_action(self, fqn).await
-    }
-
-    async fn get_activation(
-        &self,
-        namespace: &str,
-        id: &ActivationId,
-    ) -> Result<Option<WhiskActivation>, DbError> {
-        NatsStore::get_activation(self, namespace, id).await
-    }
-
-    async fn list_activations(
-        &self,
-        namespace: &str,
-        query: &ActivationQuery,
-    ) -> Result<Vec<WhiskActivation>, DbError> {
-        NatsStore::list_activations(self, namespace, query).await
-    }
-}
-
-#[async_trait::async_trait]
-impl ActionStore for NatsStore {
-    /// The latest revision (an empty `revision`) is read from NATS; an exact
-    /// one comes from memory once seen, otherwise from the key's history,
-    /// and is `NotFound` once pruned (only the latest two are kept) or
-    /// deleted.
-    async fn get(
-        &self,
-        fqn: &FullyQualifiedEntityName,
-        revision: &DocRevision,
-    ) -> Result<Arc<ExecutableAction>, StoreError> {
-        let doc = fqn.as_string_without_version();
-        let Some(wanted) = revision.as_str() else {
-            return self
-                .latest_action(fqn)
-                .await
-                .map_err(|e| store_error(e, || doc.clone()))?
-                .ok_or(StoreError::NotFound(doc));
-        };
-        let what = format!("{doc}@{wanted}");
-        self.action_at(fqn, wanted)
-            .await
-            .map_err(|e| store_error(e, || what.clone()))?
-            .ok_or(StoreError::NotFound(what))
-    }
-}
-
-#[async_trait::async_trait]
-impl ActivationStore for NatsStore {
-    async fn store(&self, activation: &WhiskActivation) -> Result<(), StoreError> {
-        self.write_record(activation)
-            .await
-            .map_err(|e| store_error(e, || activation.activation_id.to_string()))
-    }
-
-    async fn get(&self, id: &ActivationId) -> Result<Option<WhiskActivation>, StoreError> {
-        self.find_record(id)
-            .await
-            .map_err(|e| store_error(e, || id.to_string()))
     }
 }
 

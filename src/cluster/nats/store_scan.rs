@@ -14,8 +14,9 @@
 //!
 //! A bucket that keeps one message per key is read from its first message
 //! (`all`); one that keeps more with `last_per_subject`, so older revisions
-//! are not sent. (`all` is the cheaper of the two for nats-server 2.9 to
-//! start: about 13 ms against 40 ms on a stream of 20,000 records.)
+//! are not sent. (`all` is the cheaper of the two for nats-server 2.9.10 to
+//! start: measured 13 ms against 40 ms for an empty namespace in a stream
+//! of 20,000 records, debug build.)
 
 use std::collections::HashMap;
 use std::time::Duration;

@@ -1,0 +1,103 @@
+//! The store as the ports it serves: the REST API's [`EntityStore`], and
+//! the pool's [`ActionStore`] and [`ActivationStore`].
+
+use std::sync::Arc;
+
+use super::{NatsStore, store_error};
+use crate::pool::ports::{ActionStore, ActivationStore, ExecutableAction, StoreError};
+use crate::protocol::{
+    ActivationId, DocRevision, EntityPath, FullyQualifiedEntityName, Identity, WhiskActivation,
+};
+use crate::store::{ActivationQuery, DbError, EntityStore, NewAction, PutOutcome};
+
+#[async_trait::async_trait]
+impl EntityStore for NatsStore {
+    async fn authenticate(&self, uuid: &str, key: &str) -> Result<Option<Identity>, DbError> {
+        NatsStore::authenticate(self, uuid, key).await
+    }
+
+    async fn put_action(&self, new: NewAction, overwrite: bool) -> Result<PutOutcome, DbError> {
+        NatsStore::put_action(self, new, overwrite).await
+    }
+
+    async fn get_action(
+        &self,
+        fqn: &FullyQualifiedEntityName,
+    ) -> Result<Option<Arc<ExecutableAction>>, DbError> {
+        NatsStore::get_action(self, fqn).await
+    }
+
+    async fn list_actions(
+        &self,
+        namespace: &EntityPath,
+        limit: usize,
+        skip: usize,
+    ) -> Result<Vec<Arc<ExecutableAction>>, DbError> {
+        NatsStore::list_actions(self, namespace, limit, skip).await
+    }
+
+    async fn delete_action(
+        &self,
+        fqn: &FullyQualifiedEntityName,
+    ) -> Result<Option<Arc<ExecutableAction>>, DbError> {
+        NatsStore::delete_action(self, fqn).await
+    }
+
+    async fn get_activation(
+        &self,
+        namespace: &str,
+        id: &ActivationId,
+    ) -> Result<Option<WhiskActivation>, DbError> {
+        NatsStore::get_activation(self, namespace, id).await
+    }
+
+    async fn list_activations(
+        &self,
+        namespace: &str,
+        query: &ActivationQuery,
+    ) -> Result<Vec<WhiskActivation>, DbError> {
+        NatsStore::list_activations(self, namespace, query).await
+    }
+}
+
+#[async_trait::async_trait]
+impl ActionStore for NatsStore {
+    /// The latest revision (an empty `revision`) is read from NATS; an exact
+    /// one comes from memory once seen, otherwise from the key's history,
+    /// and is `NotFound` once pruned (only the latest two are kept) or
+    /// deleted.
+    async fn get(
+        &self,
+        fqn: &FullyQualifiedEntityName,
+        revision: &DocRevision,
+    ) -> Result<Arc<ExecutableAction>, StoreError> {
+        let doc = fqn.as_string_without_version();
+        let Some(wanted) = revision.as_str() else {
+            return self
+                .latest_action(fqn)
+                .await
+                .map_err(|e| store_error(e, || doc.clone()))?
+                .ok_or(StoreError::NotFound(doc));
+        };
+        let what = format!("{doc}@{wanted}");
+        self.action_at(fqn, wanted)
+            .await
+            .map_err(|e| store_error(e, || what.clone()))?
+            .ok_or(StoreError::NotFound(what))
+    }
+}
+
+#[async_trait::async_trait]
+impl ActivationStore for NatsStore {
+    async fn store(&self, activation: &WhiskActivation) -> Result<(), StoreError> {
+        self.write_record(activation)
+            .await
+            .map_err(|e| store_error(e, || activation.activation_id.to_string()))
+    }
+
+    async fn get(&self, id: &ActivationId) -> Result<Option<WhiskActivation>, StoreError> {
+        self.find_record(id)
+            .await
+            .map_err(|e| store_error(e, || id.to_string()))
+    }
+}
