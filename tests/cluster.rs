@@ -503,3 +503,34 @@ fn restarting_nats_then_etcd_under_load_loses_no_activation() {
     c.wait_status(0, "up", Duration::from_secs(20));
     assert_eq!(c.invoke(0, "work", &json!({})).status, 200);
 }
+
+#[test]
+fn a_dead_controllers_queue_is_taken_over_by_another() {
+    let mut c = Cluster::start();
+    c.start_controller_with(1, Some("[etcd]\nlease-timeout = \"2 seconds\"\n"));
+    put(&c, "orphan", &slow_js(1));
+    // No invoker yet: the activations accepted by controller 1 wait.
+    let path = "/api/v1/namespaces/_/actions/orphan";
+    let mut accepted = Vec::new();
+    for n in 0..5 {
+        let reply = cluster::send(c.request(1, Method::POST, path).json(&json!({"n": n})));
+        assert_eq!(reply.status, 202, "{}", reply.text);
+        accepted.push(
+            reply.body["activationId"]
+                .as_str()
+                .expect("an id")
+                .to_string(),
+        );
+    }
+    // Controller 1 dies; controller 0 never saw these activations. Once
+    // controller 1's lease is gone, controller 0 finds the queue, decides
+    // for it, and the invoker that comes up runs them.
+    c.controllers.get_mut(&1).expect("controller1").kill();
+    c.start_invoker(0, Some(&invoker_config(1024, 10)));
+    let missing = missing_records(&c, &accepted, Duration::from_secs(30));
+    assert!(missing.is_empty(), "not run: {missing:?}");
+    for id in &accepted {
+        let record = c.get(0, &format!("/api/v1/namespaces/_/activations/{id}"));
+        assert_eq!(record.body["response"]["success"], true, "{}", record.text);
+    }
+}

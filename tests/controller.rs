@@ -372,3 +372,88 @@ async fn an_update_retires_the_old_revisions_sandboxes() {
     }
     panic!("the old revision's sandbox was not deleted");
 }
+
+/// Invokers that never answer (they died after the creation was sent):
+/// every creation is only remembered.
+#[derive(Default)]
+struct Silent {
+    sent: std::sync::Mutex<Vec<ContainerCreationMessage>>,
+}
+
+#[async_trait::async_trait]
+impl Dispatch for Silent {
+    async fn create(
+        &self,
+        msg: ContainerCreationMessage,
+        _action: &ExecutableAction,
+        _avoid: &[u32],
+    ) -> Result<(), NotSent> {
+        self.sent.lock().expect("lock").push(msg);
+        Ok(())
+    }
+
+    async fn delete(&self, _msg: ContainerDeletionMessage) {}
+
+    async fn shutdown(&self, _grace: Duration) {}
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unanswered_creation_times_out_and_is_sent_again_with_backoff() {
+    let silent = Arc::new(Silent::default());
+    let records = Arc::new(LocalActivationStore::new());
+    let completions = Completions::new(Arc::new(Metrics::new()));
+    let (_messenger, bus) = LocalMessenger::new();
+    let controller = Controller::start(
+        ControllerPorts {
+            dispatch: silent.clone(),
+            queues: Arc::new(LocalQueue::new()),
+            bus,
+            journal: Arc::new(LocalJournal::new()),
+            records: Arc::new(RecordingStore::new(records.clone(), completions.clone())),
+            completions,
+            cluster: Arc::new(LocalClusterState::new()),
+            keys: EtcdKeys::default(),
+            id: ControllerInstanceId::first(),
+            scheduler: SchedulerInstanceId::first(),
+            completions_from_acks: false,
+        },
+        ControllerSettings {
+            creation_timeout: Duration::from_millis(300),
+            ..settings()
+        },
+    );
+    let action = Arc::new(ExecutableAction {
+        meta: meta("lost", "wasm", 128),
+        revision: DocRevision::new("1-abc"),
+        code: common::guest("hello_rust").into(),
+        code_key: None,
+    });
+    let accepted = controller
+        .invoke(InvokeRequest {
+            user: Identity::basic("guest", "uuid", "key"),
+            action,
+            content: Some(json!({})),
+            init_args: Vec::new(),
+            blocking: false,
+            wait: Duration::from_secs(1),
+        })
+        .await;
+    assert!(matches!(accepted, Ok(Invocation::Accepted(_))));
+    // The first creation goes at once; unanswered, it counts as a
+    // `TimeoutError` after 300 ms and goes again (same creation id, retry
+    // count 1) after the first backoff, 100 ms.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let sent = silent.sent.lock().expect("lock").clone();
+        if let Some(retry) = sent.iter().find(|m| m.retry_count == 1) {
+            assert_eq!(retry.creation_id, sent[0].creation_id);
+            assert_eq!(sent[0].retry_count, 0);
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no retry after the creation timed out: {sent:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -213,7 +213,12 @@ impl Cluster {
 
     /// Starts controller `k`.
     pub fn start_controller(&mut self, k: u32) {
-        let proc = self.spawn("controller", k, None);
+        self.start_controller_with(k, None);
+    }
+
+    /// Starts controller `k` with `config` (TOML).
+    pub fn start_controller_with(&mut self, k: u32, config: Option<&str>) {
+        let proc = self.spawn("controller", k, config);
         self.controllers.insert(k, proc);
     }
 
