@@ -218,14 +218,28 @@ pub async fn run(config: Config, data_dir: PathBuf) -> Result<()> {
     println!("wasmwhisk standalone: listening on {apihost}");
     let _ = std::io::stdout().flush();
 
+    serve_until_signal(listener, api::router(state), async move {
+        tracing::info!("shutting down: finishing in-flight activations");
+        controller.shutdown(grace).await;
+    })
+    .await
+}
+
+/// Serves `router` on `listener` until SIGINT or SIGTERM; then runs `drain`
+/// (stop intake, finish the work in hand) while open requests still get
+/// their answers, and stops serving once it is done.
+pub(crate) async fn serve_until_signal(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    drain: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<()> {
     let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
     let drain = tokio::spawn(async move {
         shutdown_signal().await;
-        tracing::info!("shutting down: finishing in-flight activations");
-        controller.shutdown(grace).await;
+        drain.await;
         let _ = stopped_tx.send(());
     });
-    axum::serve(listener, api::router(state))
+    axum::serve(listener, router)
         .with_graceful_shutdown(async move {
             let _ = stopped_rx.await;
         })

@@ -421,6 +421,29 @@ fn missing_records(c: &Cluster, ids: &[String], within: Duration) -> Vec<String>
     left
 }
 
+/// Stops the load; asserts it ran and that every activation it got
+/// accepted ends with a record.
+fn stop_load_and_check_records(
+    c: &Cluster,
+    stop: &AtomicBool,
+    loader: std::thread::JoinHandle<(Vec<String>, usize)>,
+) {
+    stop.store(true, Ordering::SeqCst);
+    let (accepted, refused) = loader.join().expect("loader");
+    assert!(
+        accepted.len() > 50,
+        "the load ran: {} accepted, {refused} refused",
+        accepted.len()
+    );
+    let missing = missing_records(c, &accepted, Duration::from_secs(40));
+    assert!(
+        missing.is_empty(),
+        "{} of {} accepted activations have no record: {missing:?}",
+        missing.len(),
+        accepted.len()
+    );
+}
+
 #[test]
 fn killing_an_invoker_under_load_loses_no_activation() {
     let mut c = Cluster::start();
@@ -444,22 +467,9 @@ fn killing_an_invoker_under_load_loses_no_activation() {
         std::thread::sleep(Duration::from_millis(100));
     }
     std::thread::sleep(Duration::from_secs(4));
-    stop.store(true, Ordering::SeqCst);
-    let (accepted, refused) = loader.join().expect("loader");
-    assert!(
-        accepted.len() > 50,
-        "the load ran: {} accepted, {refused} refused",
-        accepted.len()
-    );
     // JetStream gives the dead invoker's activations to the other one after
     // ack_wait (10 s): every accepted activation ends with a record.
-    let missing = missing_records(&c, &accepted, Duration::from_secs(40));
-    assert!(
-        missing.is_empty(),
-        "{} of {} accepted activations have no record: {missing:?}",
-        missing.len(),
-        accepted.len()
-    );
+    stop_load_and_check_records(&c, &stop, loader);
     let survivor = 1 - victim;
     assert!(
         holders(&c, "work").contains(&survivor),
@@ -485,20 +495,7 @@ fn restarting_nats_then_etcd_under_load_loses_no_activation() {
     std::thread::sleep(Duration::from_secs(3));
     c.etcd.restart();
     std::thread::sleep(Duration::from_secs(4));
-    stop.store(true, Ordering::SeqCst);
-    let (accepted, refused) = loader.join().expect("loader");
-    assert!(
-        accepted.len() > 50,
-        "the load ran: {} accepted, {refused} refused",
-        accepted.len()
-    );
-    let missing = missing_records(&c, &accepted, Duration::from_secs(40));
-    assert!(
-        missing.is_empty(),
-        "{} of {} accepted activations have no record: {missing:?}",
-        missing.len(),
-        accepted.len()
-    );
+    stop_load_and_check_records(&c, &stop, loader);
     // Recovered: the invoker is up again and serves.
     c.wait_status(0, "up", Duration::from_secs(20));
     assert_eq!(c.invoke(0, "work", &json!({})).status, 200);

@@ -43,7 +43,7 @@ use crate::metrics::Metrics;
 use crate::pool::local::Outgoing;
 use crate::pool::ports::ActivationStore;
 use crate::protocol::{ControllerInstanceId, EtcdKeys, SchedulerInstanceId};
-use crate::standalone::{GUEST, admin_auth, create_private_dir, shutdown_signal, write_private};
+use crate::standalone::{GUEST, admin_auth, create_private_dir, serve_until_signal, write_private};
 
 /// How often a controller looks for queues it now leads but never saw.
 const ADOPT_EVERY: Duration = Duration::from_secs(1);
@@ -180,26 +180,15 @@ pub async fn run(config: Config, data_dir: PathBuf, bind: std::net::IpAddr) -> R
     use std::io::Write;
     let _ = std::io::stdout().flush();
 
-    let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
-    let drain = tokio::spawn(async move {
-        shutdown_signal().await;
+    serve_until_signal(listener, api::router(state), async move {
         tracing::info!("shutting down");
         controller.shutdown(grace).await;
         let _ = stop_tx.send(true);
         if let Err(e) = etcd.shutdown().await {
             tracing::warn!(error = %e, "revoking the lease failed (it expires by itself)");
         }
-        let _ = stopped_tx.send(());
-    });
-    axum::serve(listener, api::router(state))
-        .with_graceful_shutdown(async move {
-            let _ = stopped_rx.await;
-        })
-        .await
-        .context("serving the API")?;
-    let _ = drain.await;
-    tracing::info!("stopped");
-    Ok(())
+    })
+    .await
 }
 
 /// Feeds the creation acks for `scheduler` and the completions for

@@ -41,7 +41,7 @@ use crate::engine::Engine;
 use crate::metrics::Metrics;
 use crate::pool::invoker::{PoolHandle, PoolPorts, PoolSettings};
 use crate::protocol::{ByteSize, ContainerMessage, EtcdKeys, InvokerInstanceId};
-use crate::standalone::{admin_auth, create_private_dir, shutdown_signal};
+use crate::standalone::{admin_auth, create_private_dir, serve_until_signal};
 
 /// Runs invoker `config.invoker.id` until SIGINT or SIGTERM; `bind` is its
 /// API's address.
@@ -125,24 +125,13 @@ pub async fn run(config: Config, data_dir: PathBuf, bind: std::net::IpAddr) -> R
     use std::io::Write;
     let _ = std::io::stdout().flush();
 
-    let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
-    let drain = tokio::spawn(async move {
-        shutdown_signal().await;
+    serve_until_signal(listener, crate::api::invoker_router(state), async move {
         tracing::info!("shutting down: finishing in-flight activations");
         pool.shutdown(grace).await;
         let _ = stop_tx.send(true);
         if let Err(e) = etcd.shutdown().await {
             tracing::warn!(error = %e, "revoking the lease failed (it expires by itself)");
         }
-        let _ = stopped_tx.send(());
-    });
-    axum::serve(listener, crate::api::invoker_router(state))
-        .with_graceful_shutdown(async move {
-            let _ = stopped_rx.await;
-        })
-        .await
-        .context("serving the invoker's API")?;
-    let _ = drain.await;
-    tracing::info!("stopped");
-    Ok(())
+    })
+    .await
 }

@@ -509,22 +509,7 @@ impl Inner {
             if !queue.in_progress.is_empty() || self.cluster.has_prefix(&queue.existing_prefix) {
                 return;
             }
-            let msg = ContainerCreationMessage::for_action(
-                &key.invocation_namespace,
-                &action.meta,
-                action.revision.clone(),
-                self.scheduler.clone(),
-            );
-            queue.in_progress.insert(
-                msg.creation_id.clone(),
-                Creation {
-                    msg: msg.clone(),
-                    sent: Instant::now(),
-                    avoid: Vec::new(),
-                },
-            );
-            creations.insert(msg.creation_id.clone(), key.clone());
-            msg
+            book_creation(queue, creations, key, &self.scheduler)
         };
         self.send_creation(msg, action.clone(), Vec::new()).await;
     }
@@ -666,21 +651,7 @@ impl Inner {
                 };
                 let add = sandboxes_to_add(&snapshot);
                 for _ in 0..add {
-                    let msg = ContainerCreationMessage::for_action(
-                        &key.invocation_namespace,
-                        &queue.action.meta,
-                        queue.action.revision.clone(),
-                        self.scheduler.clone(),
-                    );
-                    queue.in_progress.insert(
-                        msg.creation_id.clone(),
-                        Creation {
-                            msg: msg.clone(),
-                            sent: Instant::now(),
-                            avoid: Vec::new(),
-                        },
-                    );
-                    ids.insert(msg.creation_id.clone(), key.clone());
+                    let msg = book_creation(queue, ids, key, &self.scheduler);
                     creations.push((msg, queue.action.clone()));
                 }
                 if let Some(used) = namespace_use.get_mut(&key.invocation_namespace) {
@@ -852,6 +823,32 @@ impl Inner {
             }
         }
     }
+}
+
+/// A new creation for `queue` (of `key`), booked as in progress: the
+/// message to send.
+fn book_creation(
+    queue: &mut ActionQueue,
+    creations: &mut HashMap<CreationId, WarmKey>,
+    key: &WarmKey,
+    scheduler: &SchedulerInstanceId,
+) -> ContainerCreationMessage {
+    let msg = ContainerCreationMessage::for_action(
+        &key.invocation_namespace,
+        &queue.action.meta,
+        queue.action.revision.clone(),
+        scheduler.clone(),
+    );
+    queue.in_progress.insert(
+        msg.creation_id.clone(),
+        Creation {
+            msg: msg.clone(),
+            sent: Instant::now(),
+            avoid: Vec::new(),
+        },
+    );
+    creations.insert(msg.creation_id.clone(), key.clone());
+    msg
 }
 
 /// A refusal of `msg` made by the controller itself (it could not be sent,

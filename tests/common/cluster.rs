@@ -6,10 +6,8 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use reqwest::Method;
@@ -18,7 +16,8 @@ use serde_json::Value;
 
 use super::etcd::Etcd;
 use super::nats::NatsServer;
-use super::standalone::{Reply, split};
+pub use super::standalone::send;
+use super::standalone::{Reply, listening_on, split};
 
 /// One `wasmwhisk controller` or `wasmwhisk invoker` process.
 pub struct Proc {
@@ -179,31 +178,11 @@ impl Cluster {
             .stderr(log)
             .spawn()
             .unwrap_or_else(|e| panic!("spawning wasmwhisk {role}: {e}"));
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let marker = format!("wasmwhisk {name}: listening on ");
-        let deadline = Instant::now() + Duration::from_secs(180);
-        let base = loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(left) {
-                Ok(line) => {
-                    if let Some(url) = line.strip_prefix(&marker) {
-                        break url.trim().to_string();
-                    }
-                }
-                Err(e) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    let log = std::fs::read_to_string(data_dir.join("process.log"));
-                    panic!("wasmwhisk {name} did not start ({e}); its log:\n{log:?}");
-                }
-            }
-        };
+        let base = listening_on(
+            &mut child,
+            &format!("wasmwhisk {name}: listening on "),
+            &data_dir.join("process.log"),
+        );
         Proc {
             child: Some(child),
             base,
@@ -334,23 +313,5 @@ impl Cluster {
     /// The root of every process's data directory.
     pub fn root(&self) -> &Path {
         self.root.path()
-    }
-}
-
-/// Sends `request`; its status, body and activation id header.
-pub fn send(request: RequestBuilder) -> Reply {
-    let response = request.send().expect("the request is answered");
-    let status = response.status().as_u16();
-    let activation_id = response
-        .headers()
-        .get("x-openwhisk-activation-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    let text = response.text().unwrap_or_default();
-    Reply {
-        status,
-        body: serde_json::from_str(&text).unwrap_or(Value::Null),
-        text,
-        activation_id,
     }
 }

@@ -27,6 +27,37 @@ pub struct Reply {
     pub activation_id: Option<String>,
 }
 
+/// Reads the child's stdout until a line starts with `marker` and returns
+/// the rest of it (the address); kills the child and fails the test with
+/// its log (`log`) if none comes within 3 minutes. The child's stdout must
+/// be piped; it is read to the end, so the child never blocks on it.
+pub fn listening_on(child: &mut Child, marker: &str, log: &Path) -> String {
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => {
+                if let Some(url) = line.strip_prefix(marker) {
+                    return url.trim().to_string();
+                }
+            }
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                let log = std::fs::read_to_string(log);
+                panic!("no line {marker:?} ({e}); the log:\n{log:?}");
+            }
+        }
+    }
+}
+
 /// A running server.
 pub struct Server {
     child: Option<Child>,
@@ -76,31 +107,11 @@ impl Server {
             .stderr(log)
             .spawn()
             .expect("spawning wasmwhisk standalone");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            // Reads every line, so the server never blocks on a full pipe.
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let deadline = Instant::now() + Duration::from_secs(180);
-        let base = loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(left) {
-                Ok(line) => {
-                    if let Some(url) = line.strip_prefix("wasmwhisk standalone: listening on ") {
-                        break url.trim().to_string();
-                    }
-                }
-                Err(e) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    let log = std::fs::read_to_string(data_dir.join("server.log"));
-                    panic!("wasmwhisk standalone did not start ({e}); its log:\n{log:?}");
-                }
-            }
-        };
+        let base = listening_on(
+            &mut child,
+            "wasmwhisk standalone: listening on ",
+            &data_dir.join("server.log"),
+        );
         let props = std::fs::read_to_string(data_dir.join("wskprops")).expect("wskprops");
         let guest = props
             .lines()
