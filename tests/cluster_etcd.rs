@@ -31,14 +31,7 @@ fn logs() {
 }
 
 fn settings(etcd: &Etcd) -> EtcdSettings {
-    let mut settings = EtcdSettings::from_config(&EtcdConfig {
-        endpoints: vec![etcd.endpoint()],
-        lease_timeout: TTL,
-        ..EtcdConfig::default()
-    });
-    settings.reconnect_min = Duration::from_millis(50);
-    settings.reconnect_max = Duration::from_millis(500);
-    settings
+    etcd.settings(TTL)
 }
 
 fn invoker(n: u32) -> InvokerInstanceId {

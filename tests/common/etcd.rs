@@ -57,6 +57,19 @@ impl Etcd {
         etcd
     }
 
+    /// The settings of a process of the cluster against this etcd, with a
+    /// lease of `ttl` and quick reconnects (the tests restart etcd).
+    pub fn settings(&self, ttl: std::time::Duration) -> wasmwhisk::cluster::etcd::EtcdSettings {
+        let mut settings =
+            wasmwhisk::cluster::etcd::EtcdSettings::from_config(&wasmwhisk::config::EtcdConfig {
+                endpoints: vec![self.endpoint()],
+                lease_timeout: ttl,
+                ..wasmwhisk::config::EtcdConfig::default()
+            });
+        settings.reconnect_min = std::time::Duration::from_millis(50);
+        settings.reconnect_max = std::time::Duration::from_millis(500);
+        settings
+    }
     /// `http://127.0.0.1:{client port}`.
     pub fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.client_port)
