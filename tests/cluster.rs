@@ -26,6 +26,7 @@ use cluster::Cluster;
 use reqwest::Method;
 use serde_json::{Value, json};
 use wasmwhisk::cluster::choose::home_and_step;
+use wasmwhisk::cluster::scheduling::queue_leader;
 
 /// An invoker's configuration: `memory` MB for actions, short timers so the
 /// tests see pauses, and a lease of `lease` seconds.
@@ -77,6 +78,20 @@ fn holders(c: &Cluster, action: &str) -> BTreeSet<u32> {
         }
     }
     found
+}
+
+/// An action name led by `controller{leader}` of controllers 0 and 1 and
+/// homed at invoker `home` of 2.
+fn name_led_by(leader: u32, home: usize, stem: &str) -> String {
+    let controllers = vec!["controller0".to_string(), "controller1".to_string()];
+    (0..1000)
+        .map(|i| format!("{stem}{i}"))
+        .find(|name| {
+            let fqn = format!("guest/{name}");
+            queue_leader("guest", &fqn, &controllers) == Some(&format!("controller{leader}"))
+                && home_and_step("guest", &fqn, 2).0 == home
+        })
+        .expect("some name is led and homed there")
 }
 
 /// An action name whose home invoker among `n` invokers is `home`.
@@ -505,9 +520,12 @@ fn restarting_nats_then_etcd_under_load_loses_no_activation() {
 fn a_dead_controllers_queue_is_taken_over_by_another() {
     let mut c = Cluster::start();
     c.start_controller_with(1, Some("[etcd]\nlease-timeout = \"2 seconds\"\n"));
-    put(&c, "orphan", &slow_js(1));
+    // Controller 1 leads the action's queue, so controller 0 takes it over
+    // only once controller 1's lease is gone.
+    let name = name_led_by(1, 0, "orphan");
+    put(&c, &name, &slow_js(1));
     // No invoker yet: the activations accepted by controller 1 wait.
-    let path = "/api/v1/namespaces/_/actions/orphan";
+    let path = &format!("/api/v1/namespaces/_/actions/{name}");
     let mut accepted = Vec::new();
     for n in 0..5 {
         let reply = cluster::send(c.request(1, Method::POST, path).json(&json!({"n": n})));
@@ -530,4 +548,37 @@ fn a_dead_controllers_queue_is_taken_over_by_another() {
         let record = c.get(0, &format!("/api/v1/namespaces/_/activations/{id}"));
         assert_eq!(record.body["response"]["success"], true, "{}", record.text);
     }
+}
+
+#[test]
+fn an_invoker_killed_mid_activation_of_a_queue_led_elsewhere_loses_nothing() {
+    let mut c = Cluster::start();
+    c.start_controller(1);
+    c.start_invoker(0, Some(&invoker_config(1024, 3)));
+    c.start_invoker(1, Some(&invoker_config(1024, 3)));
+    // Led by controller 1, homed at invoker 0, invoked through controller 0.
+    let name = name_led_by(1, 0, "held");
+    put(&c, &name, &slow_js(4000));
+    let path = format!("/api/v1/namespaces/_/actions/{name}");
+    let mut accepted = Vec::new();
+    for n in 0..2 {
+        let reply = cluster::send(c.request(0, Method::POST, &path).json(&json!({"n": n})));
+        assert_eq!(reply.status, 202, "{}", reply.text);
+        accepted.push(
+            reply.body["activationId"]
+                .as_str()
+                .expect("an id")
+                .to_string(),
+        );
+    }
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !holders(&c, &name).contains(&0) {
+        assert!(Instant::now() < deadline, "nothing ran on invoker 0");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Invoker 0 dies holding the activations; no other invoke comes.
+    c.invokers.get_mut(&0).expect("invoker0").kill();
+    let missing = missing_records(&c, &accepted, Duration::from_secs(45));
+    assert!(missing.is_empty(), "no record for {missing:?}");
+    assert!(holders(&c, &name).contains(&1), "invoker 1 ran them");
 }

@@ -6,10 +6,17 @@
 //!
 //! ```text
 //! hash = abs(javaHash(invocationNamespace) ^ javaHash(fqn without version))
-//! pool = invokers sorted by instance   n = |pool|   steps = pairwiseCoprimes(n)
+//! pool = invoker slots 0..n by instance number, n = highest instance ever seen + 1
+//! steps = pairwiseCoprimes(n)
 //! home = hash mod n                    step = steps[hash mod |steps|]
 //! walk = home, home+step, home+2·step, … (mod n): every invoker once
 //! ```
+//!
+//! As in OpenWhisk, whose list of invokers is indexed by instance number and
+//! keeps a gone invoker as `Offline`, the untagged walk is over every slot
+//! ever seen (a slot with no live report is skipped), so an invoker's
+//! lease expiring moves no other action's home. Tagged invokers are walked
+//! as a list sorted by instance.
 //!
 //! Because `step` is coprime with `n`, the walk visits every invoker once;
 //! because `home` depends only on the action, the same action keeps landing
@@ -164,6 +171,10 @@ pub struct Chooser {
     /// whose `until` has passed are dropped at the next choice. No invoker
     /// maps to an empty list after a choice.
     reservations: Mutex<HashMap<u32, Vec<Reservation>>>,
+    /// One more than the highest invoker number ever seen: the untagged
+    /// walk's length, which never shrinks (OpenWhisk keeps a gone invoker's
+    /// slot as `Offline`).
+    slots: Mutex<usize>,
 }
 
 impl Default for Chooser {
@@ -179,6 +190,7 @@ impl Chooser {
         Chooser {
             reservation_ttl,
             reservations: Mutex::new(HashMap::new()),
+            slots: Mutex::new(0),
         }
     }
 
@@ -245,7 +257,17 @@ impl Chooser {
         let chosen = match warm {
             Some(invoker) => invoker,
             None => {
-                let order = walk_order(invokers, request);
+                let slots = {
+                    let mut highest = lock(&self.slots);
+                    let seen = invokers
+                        .iter()
+                        .map(|r| r.instance as usize + 1)
+                        .max()
+                        .unwrap_or(0);
+                    *highest = (*highest).max(seen);
+                    *highest
+                };
+                let order = walk_order(invokers, request, slots);
                 let first_usable = |skip_avoided: bool| {
                     order
                         .iter()
@@ -299,12 +321,30 @@ impl Chooser {
 fn walk_order<'a>(
     invokers: &'a [InvokerReport],
     request: &ChoiceRequest,
+    slots: usize,
 ) -> Vec<&'a InvokerReport> {
     let mut sorted: Vec<&InvokerReport> = invokers.iter().collect();
     sorted.sort_by_key(|r| r.instance);
-    let pools: Vec<Vec<&InvokerReport>> = if request.required_tags.is_empty() {
-        let (untagged, tagged) = sorted.into_iter().partition(|r| r.resource.tags.is_empty());
-        vec![untagged, tagged]
+    let pools: Vec<Vec<Option<&InvokerReport>>> = if request.required_tags.is_empty() {
+        let (untagged, tagged): (Vec<&InvokerReport>, Vec<&InvokerReport>) =
+            sorted.into_iter().partition(|r| r.resource.tags.is_empty());
+        // The untagged walk is over instance numbers 0..slots, as
+        // OpenWhisk's list of invokers is: an invoker that is gone (its key
+        // expired) keeps its slot, so the other actions' homes stay.
+        let slots = slots.max(
+            untagged
+                .iter()
+                .map(|r| r.instance as usize + 1)
+                .max()
+                .unwrap_or(0),
+        );
+        let mut by_slot: Vec<Option<&InvokerReport>> = vec![None; slots];
+        for r in untagged {
+            if let Some(slot) = by_slot.get_mut(r.instance as usize) {
+                *slot = Some(r);
+            }
+        }
+        vec![by_slot, tagged.into_iter().map(Some).collect()]
     } else {
         vec![
             sorted
@@ -315,6 +355,7 @@ fn walk_order<'a>(
                         .iter()
                         .all(|tag| r.resource.tags.contains(tag))
                 })
+                .map(Some)
                 .collect(),
         ]
     };
@@ -322,7 +363,7 @@ fn walk_order<'a>(
     let mut order = Vec::with_capacity(invokers.len());
     for pool in pools {
         let (home, step) = walk_start(hash, pool.len());
-        order.extend(walk(home, step, pool.len()).filter_map(|i| pool.get(i).copied()));
+        order.extend(walk(home, step, pool.len()).filter_map(|i| pool.get(i).copied().flatten()));
     }
     order
 }
@@ -361,6 +402,30 @@ mod tests {
             memory_mb,
             ..ChoiceRequest::default()
         }
+    }
+
+    #[test]
+    fn a_gone_invoker_keeps_its_slot_so_other_homes_stay() {
+        let chooser = Chooser::default();
+        let all = up(3, 4096);
+        // Actions homed at 0 and 1 of 3 (found by walking names).
+        let homed = |home: u32| {
+            (0..1000)
+                .map(|i| request(&format!("guest/a{i}"), 128))
+                .find(|r| walk_of(r, 3)[0] == home)
+                .expect("a name homed there")
+        };
+        let (at0, at1) = (homed(0), homed(1));
+        assert_eq!(chooser.choose(&all, &at0), Ok(0));
+        assert_eq!(chooser.choose(&all, &at1), Ok(1));
+        // Invoker 2's key expires: the walk still has 3 slots.
+        let without_2: Vec<InvokerReport> = all.into_iter().filter(|r| r.instance != 2).collect();
+        assert_eq!(chooser.choose(&without_2, &at0), Ok(0));
+        assert_eq!(chooser.choose(&without_2, &at1), Ok(1));
+        // An action homed at the gone invoker walks on to a live one.
+        let at2 = homed(2);
+        let chosen = chooser.choose(&without_2, &at2).expect("a live invoker");
+        assert_eq!(chosen, walk_of(&at2, 3)[1]);
     }
 
     /// The instances of the request's walk over `n` invokers.

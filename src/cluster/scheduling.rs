@@ -52,6 +52,10 @@ use crate::sync::lock;
 /// Most expired activations taken out of one queue per decision round.
 const EXPIRE_BATCH: usize = 256;
 
+/// How often activations held by dead sandboxes are pulled to check their
+/// age.
+const ORPHAN_CHECK: Duration = Duration::from_secs(1);
+
 /// How long the controller's own pull for an expired activation waits.
 const EXPIRE_PULL: Duration = Duration::from_millis(50);
 
@@ -65,6 +69,9 @@ pub struct ClusterQueues {
     /// When each queue was last looked at, and the age of its oldest
     /// waiting activation then.
     oldest: Mutex<HashMap<WarmKey, (Instant, Duration)>>,
+    /// When each queue's activations held by dead sandboxes were last
+    /// pulled to check their age.
+    orphans_checked: Mutex<HashMap<WarmKey, Instant>>,
 }
 
 impl ClusterQueues {
@@ -74,6 +81,20 @@ impl ClusterQueues {
             queue,
             waiting: Mutex::new(HashMap::new()),
             oldest: Mutex::new(HashMap::new()),
+            orphans_checked: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Whether a second has passed since `key`'s orphans were last checked
+    /// (and if so, the check is due now).
+    fn orphan_check_due(&self, key: &WarmKey) -> bool {
+        let mut checked = lock(&self.orphans_checked);
+        match checked.get(key) {
+            Some(at) if at.elapsed() < ORPHAN_CHECK => false,
+            _ => {
+                checked.insert(key.clone(), Instant::now());
+                true
+            }
         }
     }
 }
@@ -112,15 +133,18 @@ impl Queues for ClusterQueues {
         &self,
         key: &WarmKey,
         older_than: Option<Duration>,
+        orphans: bool,
     ) -> Result<Vec<Taken>, QueueError> {
         if let Some(limit) = older_than {
             // From the last look at the queue (every decision round):
             // nothing to do, without a request, until the oldest could be
-            // that old.
+            // that old — or, for activations a dead sandbox held (their age
+            // is unknown until pulled), once a second.
             let oldest = lock(&self.oldest).get(key).copied();
-            match oldest {
-                Some((seen, age)) if age + seen.elapsed() > limit => {}
-                _ => return Ok(Vec::new()),
+            let old_enough = oldest.is_some_and(|(seen, age)| age + seen.elapsed() > limit);
+            let orphan_check = orphans && self.orphan_check_due(key);
+            if !(old_enough || orphan_check) {
+                return Ok(Vec::new());
             }
         }
         let limit_ms = older_than.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
@@ -155,10 +179,19 @@ impl Queues for ClusterQueues {
         }
     }
 
+    async fn give_back(&self, key: &WarmKey, taken: Vec<Taken>) {
+        for t in taken {
+            if let Err(e) = self.queue.redeliver(key, t.delivery).await {
+                tracing::warn!(error = %e, "handing back an activation failed (it is redelivered after ack-wait)");
+            }
+        }
+    }
+
     async fn forget(&self, key: &WarmKey) {
         // The durable consumer stays: warm sandboxes may still pull from it.
         lock(&self.waiting).remove(key);
         lock(&self.oldest).remove(key);
+        lock(&self.orphans_checked).remove(key);
     }
 
     fn durable(&self) -> bool {
@@ -174,7 +207,16 @@ pub struct NatsDispatch {
     keys: EtcdKeys,
     /// `controller{K}`: this controller's instance name.
     me: String,
+    /// Warmed sandboxes promised to creations not answered yet, by the
+    /// action revision's warmed-key prefix and invoker: each warmed sandbox
+    /// serves one creation (OpenWhisk claims its key), so a burst does not
+    /// send every creation to the one invoker holding one.
+    claims: Mutex<HashMap<(String, u32), Vec<Instant>>>,
 }
+
+/// How long a claim on a warmed sandbox holds when its creation is not
+/// answered (the chooser's reservation time).
+const CLAIM_TTL: Duration = crate::cluster::choose::DEFAULT_RESERVATION_TTL;
 
 impl std::fmt::Debug for NatsDispatch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -199,7 +241,46 @@ impl NatsDispatch {
             chooser: Chooser::default(),
             keys,
             me,
+            claims: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The warmed-key prefix of `msg`'s action revision.
+    fn warmed_prefix(&self, msg: &ContainerCreationMessage) -> Option<String> {
+        self.keys
+            .containers_prefix(
+                ContainerKeyKind::Warmed,
+                &msg.invocation_namespace,
+                &msg.action,
+                Some(&msg.revision),
+            )
+            .ok()
+    }
+
+    /// The invokers holding a warmed sandbox under `prefix` that no
+    /// unanswered creation has claimed, by number.
+    fn unclaimed_warm(&self, prefix: &str) -> Vec<u32> {
+        let mut counts: HashMap<u32, usize> = HashMap::new();
+        for key in self.mirror.state().keys_with_prefix(prefix) {
+            if let Some(n) = invoker_of_container_key(&key) {
+                *counts.entry(n).or_default() += 1;
+            }
+        }
+        let mut claims = lock(&self.claims);
+        claims.retain(|_, at| {
+            at.retain(|t| t.elapsed() < CLAIM_TTL);
+            !at.is_empty()
+        });
+        let mut free: Vec<u32> = counts
+            .into_iter()
+            .filter(|(n, count)| {
+                let claimed = claims.get(&(prefix.to_string(), *n)).map_or(0, Vec::len);
+                *count > claimed
+            })
+            .map(|(n, _)| n)
+            .collect();
+        free.sort_unstable();
+        free
     }
 
     /// The invokers holding a sandbox (live or warmed) of `msg`'s action
@@ -245,24 +326,32 @@ fn invoker_of_container_key(key: &str) -> Option<u32> {
     None
 }
 
-/// The rendezvous weight of `queue` at `controller`.
-fn weight(queue: &WarmKey, controller: &str) -> [u8; 32] {
+/// The rendezvous weight of an action's queue at `controller`.
+fn weight(invocation_namespace: &str, action: &str, controller: &str) -> [u8; 32] {
     let mut hasher = blake3::Hasher::new();
-    for part in [
-        queue.invocation_namespace.as_str(),
-        queue.action.as_str(),
-        queue.revision.as_str(),
-        controller,
-    ] {
+    for part in [invocation_namespace, action, controller] {
         hasher.update(part.as_bytes());
         hasher.update(&[0]);
     }
     *hasher.finalize().as_bytes()
 }
 
-/// Which of the live `controllers` decides for `queue`.
+/// Which of the live `controllers` (instance names, `controller{K}`)
+/// decides for the queues of `action` (`ns[/pkg]/name`, every revision)
+/// invoked in `invocation_namespace`: the highest rendezvous weight.
+pub fn queue_leader<'a>(
+    invocation_namespace: &str,
+    action: &str,
+    controllers: &'a [String],
+) -> Option<&'a String> {
+    controllers
+        .iter()
+        .max_by_key(|c| weight(invocation_namespace, action, c))
+}
+
+/// [`queue_leader`] of a queue.
 fn leader<'a>(queue: &WarmKey, controllers: &'a [String]) -> Option<&'a String> {
-    controllers.iter().max_by_key(|c| weight(queue, c))
+    queue_leader(&queue.invocation_namespace, &queue.action, controllers)
 }
 
 #[async_trait::async_trait]
@@ -274,16 +363,16 @@ impl Dispatch for NatsDispatch {
         avoid: &[u32],
     ) -> Result<(), NotSent> {
         let fqn = msg.action.as_string_without_version();
+        let warm_prefix = self.warmed_prefix(&msg);
         let request = ChoiceRequest {
             invocation_namespace: msg.invocation_namespace.clone(),
             fqn: fqn.clone(),
             memory_mb: action.meta.limits.memory,
             required_tags: required_tags(action),
-            warmed: self.mirror.warmed_invokers(
-                &msg.invocation_namespace,
-                &msg.action,
-                &msg.revision,
-            ),
+            warmed: warm_prefix
+                .as_deref()
+                .map(|p| self.unclaimed_warm(p))
+                .unwrap_or_default(),
             avoid: avoid.to_vec(),
         };
         let invokers = self.mirror.invokers();
@@ -304,6 +393,14 @@ impl Dispatch for NatsDispatch {
                 ),
             })?;
         let memory = action.meta.limits.memory;
+        if let Some(prefix) = &warm_prefix
+            && request.warmed.contains(&invoker)
+        {
+            lock(&self.claims)
+                .entry((prefix.clone(), invoker))
+                .or_default()
+                .push(Instant::now());
+        }
         self.messenger
             .send_container_message(invoker, &ContainerMessage::Creation(Box::new(msg)))
             .await
@@ -319,6 +416,16 @@ impl Dispatch for NatsDispatch {
     fn answered(&self, msg: &ContainerCreationMessage, invoker: u32) {
         self.chooser
             .release(invoker, msg.whisk_action_meta_data.limits.memory);
+        if let Some(prefix) = self.warmed_prefix(msg) {
+            let mut claims = lock(&self.claims);
+            let key = (prefix, invoker);
+            if let Some(at) = claims.get_mut(&key) {
+                at.pop();
+                if at.is_empty() {
+                    claims.remove(&key);
+                }
+            }
+        }
     }
 
     async fn delete(&self, msg: ContainerDeletionMessage) {
@@ -383,7 +490,7 @@ pub async fn adopt_orphans(
         }
     };
     for (key, stats) in busy {
-        if stats.pending == 0 || controller.knows(&key) || !dispatch.leads(&key) {
+        if controller.knows(&key) || !dispatch.leads(&key) {
             continue;
         }
         let Ok(fqn) = crate::protocol::FullyQualifiedEntityName::parse(&key.action) else {

@@ -199,7 +199,8 @@ pub struct ControllerPorts {
     pub completions_from_acks: bool,
 }
 
-/// A creation sent and not answered yet.
+/// A creation sent and not answered yet — or answered with success so
+/// recently that its sandbox's key may not be visible yet.
 #[derive(Debug, Clone)]
 struct Creation {
     msg: ContainerCreationMessage,
@@ -207,7 +208,15 @@ struct Creation {
     sent: Instant,
     /// Invokers that refused it.
     avoid: Vec<u32>,
+    /// When it was answered with success. It still counts as coming until
+    /// the sandbox's key is seen or [`ACKED_SETTLE`] passed: the ack and the
+    /// key travel different ways (NATS, etcd) and either may come first.
+    acked: Option<Instant>,
 }
+
+/// How long a successful creation counts as coming when its sandbox's key
+/// has not been seen.
+const ACKED_SETTLE: Duration = Duration::from_secs(1);
 
 /// One action's queue as the scheduler sees it.
 #[derive(Debug)]
@@ -437,7 +446,7 @@ impl Controller {
         for (key, action) in keys {
             let left = inner
                 .queues
-                .take_waiting(&key, None)
+                .take_waiting(&key, None, false)
                 .await
                 .unwrap_or_default();
             let response = ActivationResponse::whisk_error(
@@ -541,48 +550,76 @@ impl Inner {
             return;
         }
         let mut settled = Vec::with_capacity(taken.len());
+        let mut unstored = Vec::new();
         for t in taken {
             let record = fallback_activation(&t.message, Some(kind_of(action)), response.clone());
             match self.records.store(&record).await {
                 Ok(()) => settled.push(t.delivery),
                 Err(e) => {
-                    tracing::error!(activation = %t.message.activation_id, error = %e, "storing a failed activation's record failed")
+                    tracing::error!(activation = %t.message.activation_id, error = %e, "storing a failed activation's record failed; it goes back to its queue");
+                    unstored.push(t);
                 }
             }
         }
         self.queues.settle(key, &settled).await;
+        if !unstored.is_empty() {
+            self.queues.give_back(key, unstored).await;
+        }
     }
 
-    /// One round of decisions over every queue this controller leads.
+    /// One round of decisions over every queue this controller leads (and
+    /// a look at the others, for their 429 limit).
     async fn decide_all(self: &Arc<Self>) {
-        let led: Vec<(WarmKey, Arc<ExecutableAction>)> = {
+        let known: Vec<(WarmKey, Arc<ExecutableAction>, bool, bool)> = {
             let state = lock(&self.state);
             state
                 .queues
                 .iter()
-                .filter(|(k, _)| self.dispatch.leads(k))
-                .map(|(k, q)| (k.clone(), q.action.clone()))
+                .map(|(k, q)| {
+                    // No live sandbox and nothing coming: activations held
+                    // now were held by a sandbox that died.
+                    let orphaned = !self.cluster.has_prefix(&q.existing_prefix)
+                        && q.in_progress.values().all(|c| c.acked.is_some());
+                    (
+                        k.clone(),
+                        q.action.clone(),
+                        self.dispatch.leads(k),
+                        orphaned,
+                    )
+                })
                 .collect()
         };
         let retention = self.settings.queue_max_retention;
         let mut expired = Vec::new();
-        let mut stats = HashMap::with_capacity(led.len());
-        for (key, action) in &led {
-            match self.queues.take_waiting(key, Some(retention)).await {
-                Ok(late) if !late.is_empty() => expired.push((key.clone(), late, action.clone())),
+        let mut stats = HashMap::with_capacity(known.len());
+        for (key, action, led, orphaned) in &known {
+            let mut s = match self.queues.stats(key, self.settings.stale_threshold).await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::debug!(action = %key.action, error = %e, "reading a queue failed");
+                    continue;
+                }
+            };
+            if !led {
+                continue;
+            }
+            let orphans = *orphaned && s.in_flight > 0;
+            match self
+                .queues
+                .take_waiting(key, Some(retention), orphans)
+                .await
+            {
+                Ok(late) if !late.is_empty() => {
+                    // Taken out now: neither waiting nor running any more.
+                    s.in_flight = s.in_flight.saturating_sub(late.len());
+                    expired.push((key.clone(), late, action.clone()));
+                }
                 Ok(_) => {}
                 Err(e) => {
                     tracing::debug!(action = %key.action, error = %e, "expiring a queue failed")
                 }
             }
-            match self.queues.stats(key, self.settings.stale_threshold).await {
-                Ok(s) => {
-                    stats.insert(key.clone(), s);
-                }
-                Err(e) => {
-                    tracing::debug!(action = %key.action, error = %e, "reading a queue failed")
-                }
-            }
+            stats.insert(key.clone(), s);
         }
 
         let mut creations = Vec::new();
@@ -608,8 +645,17 @@ impl Inner {
             }
             let limit = self.settings.concurrent_invocations as i64;
             for (key, queue) in queues.iter_mut() {
+                let existing = self.cluster.count_with_prefix(&queue.existing_prefix);
+                // A created sandbox whose key is seen, or long enough
+                // answered, no longer counts as coming.
+                queue.in_progress.retain(|_, c| {
+                    c.acked
+                        .is_none_or(|at| existing == 0 && at.elapsed() < ACKED_SETTLE)
+                });
                 for (cid, creation) in &queue.in_progress {
-                    if creation.sent.elapsed() > self.settings.creation_timeout {
+                    if creation.acked.is_none()
+                        && creation.sent.elapsed() > self.settings.creation_timeout
+                    {
                         timed_out.push((cid.clone(), creation.msg.clone()));
                     }
                 }
@@ -623,7 +669,6 @@ impl Inner {
                     }
                     continue;
                 };
-                let existing = self.cluster.count_with_prefix(&queue.existing_prefix);
                 // Activations delivered while no sandbox of the action is
                 // alive were held by one that died (a killed invoker): they
                 // come back to the queue, and a sandbox must be there to
@@ -709,12 +754,16 @@ impl Inner {
                     Some(key) => state
                         .queues
                         .get_mut(&key)
-                        .and_then(|q| q.in_progress.remove(&ack.creation_id)),
+                        .and_then(|q| q.in_progress.get_mut(&ack.creation_id))
+                        .map(|creation| {
+                            creation.acked = Some(Instant::now());
+                            creation.msg.clone()
+                        }),
                     None => None,
                 }
             };
-            if let (Some(creation), Some(from)) = (answered, from) {
-                self.dispatch.answered(&creation.msg, from);
+            if let (Some(msg), Some(from)) = (answered, from) {
+                self.dispatch.answered(&msg, from);
             }
             return;
         };
@@ -736,7 +785,7 @@ impl Inner {
                     .unwrap_or_else(|| error.description().to_string());
                 let left = self
                     .queues
-                    .take_waiting(&key, None)
+                    .take_waiting(&key, None, false)
                     .await
                     .unwrap_or_default();
                 tracing::info!(action = %key.action, error = error.name(), failed = left.len(), "creation failed; failing the queued activations");
@@ -845,6 +894,7 @@ fn book_creation(
             msg: msg.clone(),
             sent: Instant::now(),
             avoid: Vec::new(),
+            acked: None,
         },
     );
     creations.insert(msg.creation_id.clone(), key.clone());

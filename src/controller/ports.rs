@@ -53,16 +53,24 @@ pub trait Queues: Send + Sync {
     /// The numbers of `key` now.
     async fn stats(&self, key: &WarmKey, stale_after: Duration) -> Result<QueueStats, QueueError>;
 
-    /// Takes out the waiting activations of `key` that waited longer than
-    /// `older_than` (every waiting one when `None`).
+    /// Takes out the waiting activations of `key` that were accepted longer
+    /// than `older_than` ago (every waiting one when `None`). With
+    /// `orphans`, activations held by a sandbox that died (and due back in
+    /// the queue) are looked at too, even when no never-delivered one is
+    /// that old.
     async fn take_waiting(
         &self,
         key: &WarmKey,
         older_than: Option<Duration>,
+        orphans: bool,
     ) -> Result<Vec<Taken>, QueueError>;
 
     /// The taken activations' records are stored: they are finished.
     async fn settle(&self, key: &WarmKey, taken: &[DeliveryId]);
+
+    /// The taken activations' records could not be stored: they go back to
+    /// the queue.
+    async fn give_back(&self, key: &WarmKey, taken: Vec<Taken>);
 
     /// `key`'s queue is idle: its resources may go.
     async fn forget(&self, key: &WarmKey);
@@ -140,6 +148,7 @@ impl Queues for LocalQueue<ActivationMessage> {
         &self,
         key: &WarmKey,
         older_than: Option<Duration>,
+        _orphans: bool,
     ) -> Result<Vec<Taken>, QueueError> {
         let now = now_epoch_ms();
         let limit = older_than.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
@@ -157,6 +166,12 @@ impl Queues for LocalQueue<ActivationMessage> {
     }
 
     async fn settle(&self, _key: &WarmKey, _taken: &[DeliveryId]) {}
+
+    async fn give_back(&self, key: &WarmKey, taken: Vec<Taken>) {
+        for t in taken {
+            LocalQueue::push(self, key, t.message);
+        }
+    }
 
     async fn forget(&self, key: &WarmKey) {
         self.forget_if_empty(key);

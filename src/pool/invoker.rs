@@ -339,12 +339,13 @@ impl Shared {
     }
 
     /// Stores a record, retrying a failing store (10 attempts over ~20 s)
-    /// so an accepted activation is not lost to a blip.
-    pub async fn store_record(&self, activation: WhiskActivation) {
+    /// so an accepted activation is not lost to a blip; false if it could
+    /// not be stored.
+    pub async fn store_record(&self, activation: WhiskActivation) -> bool {
         let mut delay = Duration::from_millis(50);
         for attempt in 1..=10 {
             match self.ports.activations.store(&activation).await {
-                Ok(()) => return,
+                Ok(()) => return true,
                 Err(e) => {
                     tracing::warn!(activation = %activation.activation_id, attempt, error = %e, "storing the activation failed");
                     tokio::time::sleep(delay).await;
@@ -353,6 +354,7 @@ impl Shared {
             }
         }
         tracing::error!(activation = %activation.activation_id, "giving up storing the activation");
+        false
     }
 }
 

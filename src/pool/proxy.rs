@@ -600,7 +600,9 @@ impl Proxy {
 const MAX_FINISHING: usize = 32;
 
 /// Stores an activation's record, then sends its acks, then marks its
-/// delivery done and reports the outcome to the health buffer.
+/// delivery done and reports the outcome to the health buffer. A record
+/// that cannot be stored sends no ack: the delivery goes back to the queue
+/// (the activation runs again), so it is never acked without its record.
 async fn finish(
     shared: &Shared,
     key: &WarmKey,
@@ -613,7 +615,13 @@ async fn finish(
     // Stored before the acks (OpenWhisk stores after, asynchronously):
     // whoever gets the result can read the record at once.
     let acks = completion_acks(&activation, msg, &shared.invoker, logs_collected);
-    shared.store_record(activation).await;
+    if !shared.store_record(activation).await {
+        if let Err(e) = shared.ports.queue.redeliver(key, delivery).await {
+            tracing::warn!(activation = %msg.activation_id, error = %e, "handing back an activation whose record was not stored failed");
+        }
+        shared.send(Event::Outcome(false));
+        return;
+    }
     for ack in acks {
         if let Err(e) = shared
             .ports

@@ -23,17 +23,16 @@ impl ProgressKeeper {
     }
 
     /// Runs until `shutdown` turns true (or its sender is dropped), every
-    /// `ack_wait / 4`.
+    /// `ack_wait / 4` — the shortest `ack_wait` of the consumers pulled
+    /// from, which another process may have set.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
-        let ack_wait = self.queue.config().ack_wait;
-        let mut every = tokio::time::interval((ack_wait / 4).max(Duration::from_millis(10)));
-        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             if *shutdown.borrow() {
                 return;
             }
+            let every = (self.queue.ack_wait() / 4).max(Duration::from_millis(10));
             tokio::select! {
-                _ = every.tick() => self.keep().await,
+                _ = tokio::time::sleep(every) => self.keep().await,
                 changed = shutdown.changed() => if changed.is_err() { return },
             }
         }

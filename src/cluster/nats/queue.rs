@@ -151,6 +151,8 @@ struct Inner {
     /// Deliveries held by this process.
     in_flight: std::sync::Mutex<InFlight>,
     next_delivery: AtomicU64,
+    /// [`JetStreamQueue::ack_wait`], ms.
+    ack_wait_ms: AtomicU64,
     /// Messages on an activation subject that are not activation messages.
     malformed: MalformedCount,
 }
@@ -184,6 +186,7 @@ impl JetStreamQueue {
             })
             .await
             .map_err(|e| NatsError::JetStream(format!("opening stream {name}: {e}")))?;
+        let config_ack_wait = config.ack_wait;
         let retention = stream.cached_info().config.retention;
         if retention != RetentionPolicy::WorkQueue {
             return Err(NatsError::JetStream(format!(
@@ -200,6 +203,9 @@ impl JetStreamQueue {
                 lanes: std::sync::Mutex::new(HashMap::new()),
                 in_flight: std::sync::Mutex::new(InFlight::default()),
                 next_delivery: AtomicU64::new(1),
+                ack_wait_ms: AtomicU64::new(
+                    u64::try_from(config_ack_wait.as_millis()).unwrap_or(u64::MAX),
+                ),
             }),
         })
     }
@@ -370,7 +376,13 @@ impl JetStreamQueue {
     /// What the keeper must send now (see [`InFlight::chores`]).
     pub(super) fn due_chores(&self) -> (Vec<Chore>, Vec<DeliveryId>) {
         let config = &self.inner.config;
-        lock(&self.inner.in_flight).chores(Instant::now(), config.ack_wait / 2, config.max_hold)
+        lock(&self.inner.in_flight).chores(Instant::now(), self.ack_wait() / 2, config.max_hold)
+    }
+
+    /// The shortest `ack_wait` among this process's configuration and the
+    /// consumers it pulled from.
+    pub fn ack_wait(&self) -> Duration {
+        Duration::from_millis(self.inner.ack_wait_ms.load(Ordering::Relaxed))
     }
 
     /// Tells the server a held delivery is still being worked on.
@@ -401,11 +413,20 @@ impl JetStreamQueue {
             max_ack_pending: config.max_ack_pending,
             ..Default::default()
         };
-        self.inner
+        let made: jetstream::consumer::PullConsumer = self
+            .inner
             .stream
             .get_or_create_consumer(&consumer, consumer_config)
             .await
             .map_err(|e| unavailable("opening the action's consumer", e))?;
+        // The consumer keeps the `ack_wait` of the process that made it,
+        // which may be shorter than ours: deliveries are kept alive in time
+        // for the shortest seen.
+        let ack_wait = made.cached_info().config.ack_wait;
+        if !ack_wait.is_zero() {
+            let ms = u64::try_from(ack_wait.as_millis()).unwrap_or(u64::MAX);
+            self.inner.ack_wait_ms.fetch_min(ms, Ordering::Relaxed);
+        }
         let lane = Arc::new(Lane {
             next: Subject::from(format!(
                 "{API}.CONSUMER.MSG.NEXT.{}.{consumer}",
