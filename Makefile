@@ -30,6 +30,7 @@ bench: build
 	$${CARGO_TARGET_DIR:-target}/release/wasmwhisk bench pool
 	$${CARGO_TARGET_DIR:-target}/release/wasmwhisk bench api
 	$${CARGO_TARGET_DIR:-target}/release/wasmwhisk bench docker
+	$${CARGO_TARGET_DIR:-target}/release/wasmwhisk bench cluster
 
 # The Docker runtime image wasmwhisk/action-proxy:latest (runtimes/docker/README.md).
 .PHONY: docker-image

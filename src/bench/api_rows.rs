@@ -173,11 +173,15 @@ pub(super) struct Throughput {
     pub(super) took: Duration,
     /// Latency of each successful invoke.
     pub(super) latency: Samples,
-    /// The server's CPU time over the measured phase, seconds.
+    /// The server's CPU time over the measured phase, seconds (the sum over
+    /// every watched process).
     pub(super) server_cpu: f64,
+    /// The CPU time of each watched process over the measured phase,
+    /// seconds, in the order they were given.
+    pub(super) cpu: Vec<f64>,
     /// The bench's own CPU time over it, seconds.
     pub(super) bench_cpu: f64,
-    /// Bytes the server wrote to storage over it.
+    /// Bytes the server wrote to storage over it (every watched process).
     pub(super) server_written: u64,
 }
 
@@ -211,8 +215,8 @@ impl Tally {
 /// The clients of a throughput run, each with its own connection, kept
 /// from the warm-up to the measured phase.
 enum Clients {
-    /// `reqwest` clients, each with its own connection pool, and the URL.
-    Reqwest(Vec<Api>, String),
+    /// `reqwest` clients, each with its own connection pool and its URL.
+    Reqwest(Vec<(Api, String)>),
     /// Raw connections (`None` once one failed: it is not reused).
     Raw(Vec<Option<RawConn>>),
 }
@@ -230,27 +234,75 @@ pub(super) async fn throughput(
     duration: Duration,
     pid: u32,
 ) -> Result<Throughput> {
-    let pid = pid.to_string();
-    let connections = match client {
+    let load = Load {
+        actions: &[action],
+        client,
+        clients,
+        warm_up,
+        duration,
+    };
+    throughput_of(api, &load, &[pid]).await
+}
+
+/// The shape of a throughput run.
+pub(super) struct Load<'a> {
+    /// The actions invoked: client `i` invokes `actions[i % len]`.
+    pub(super) actions: &'a [&'a str],
+    /// The client.
+    pub(super) client: Client,
+    /// Concurrent clients.
+    pub(super) clients: usize,
+    /// Untimed first.
+    pub(super) warm_up: Duration,
+    /// Measured after.
+    pub(super) duration: Duration,
+}
+
+/// As [`throughput`], for `load`, with the CPU time and disk writes of
+/// every process of `pids` (a server of several processes) read around the
+/// measured phase.
+pub(super) async fn throughput_of(api: &Api, load: &Load<'_>, pids: &[u32]) -> Result<Throughput> {
+    ensure!(!load.actions.is_empty(), "a throughput run needs an action");
+    let action = |i: usize| {
+        load.actions
+            .get(i % load.actions.len())
+            .copied()
+            .unwrap_or_default()
+    };
+    let connections = match load.client {
         Client::Reqwest => Clients::Reqwest(
-            (0..clients).map(|_| api.fresh()).collect::<Result<_>>()?,
-            api.invoke_url(action),
+            (0..load.clients)
+                .map(|i| Ok((api.fresh()?, api.invoke_url(action(i)))))
+                .collect::<Result<_>>()?,
         ),
         Client::Raw => Clients::Raw(
-            (0..clients)
-                .map(|_| raw_conn(api, action).map(Some))
+            (0..load.clients)
+                .map(|i| raw_conn(api, action(i)).map(Some))
                 .collect::<Result<_>>()?,
         ),
     };
-    let (connections, _) = hammer(connections, warm_up).await?;
-    let server = ProcStats::read(&pid)?;
+    let (connections, _) = hammer(connections, load.warm_up).await?;
+    let read = || -> Result<Vec<ProcStats>> {
+        pids.iter()
+            .map(|pid| ProcStats::read(&pid.to_string()))
+            .collect()
+    };
+    let servers = read()?;
     let bench = ProcStats::read("self")?;
     let t = Instant::now();
-    let (_, tallies) = hammer(connections, duration).await?;
+    let (_, tallies) = hammer(connections, load.duration).await?;
     let took = t.elapsed();
-    let server_after = ProcStats::read(&pid)?;
-    let server_cpu = server_after.cpu_seconds() - server.cpu_seconds();
-    let server_written = server_after.write_bytes.saturating_sub(server.write_bytes);
+    let servers_after = read()?;
+    let cpu: Vec<f64> = servers
+        .iter()
+        .zip(&servers_after)
+        .map(|(before, after)| after.cpu_seconds() - before.cpu_seconds())
+        .collect();
+    let server_written = servers
+        .iter()
+        .zip(&servers_after)
+        .map(|(before, after)| after.write_bytes.saturating_sub(before.write_bytes))
+        .sum();
     let bench_cpu = ProcStats::read("self")?.cpu_seconds() - bench.cpu_seconds();
     let mut latency = Vec::new();
     let (mut failed, mut first_failure) = (0, None);
@@ -260,14 +312,15 @@ pub(super) async fn throughput(
         first_failure = first_failure.or(tally.first_failure);
     }
     Ok(Throughput {
-        client,
-        clients,
+        client: load.client,
+        clients: load.clients,
         ok: latency.len(),
         failed,
         first_failure,
         took,
         latency: Samples::new(latency),
-        server_cpu,
+        server_cpu: cpu.iter().sum(),
+        cpu,
         bench_cpu,
         server_written,
     })
@@ -278,9 +331,9 @@ pub(super) async fn throughput(
 async fn hammer(clients: Clients, duration: Duration) -> Result<(Clients, Vec<Tally>)> {
     let until = Instant::now() + duration;
     match clients {
-        Clients::Reqwest(apis, url) => {
+        Clients::Reqwest(apis) => {
             let mut tasks = Vec::with_capacity(apis.len());
-            for api in &apis {
+            for (api, url) in &apis {
                 let (api, url) = (api.clone(), url.clone());
                 tasks.push(tokio::spawn(async move {
                     let mut tally = Tally::default();
@@ -296,7 +349,7 @@ async fn hammer(clients: Clients, duration: Duration) -> Result<(Clients, Vec<Ta
             for task in tasks {
                 tallies.push(task.await.context("a client task stopped")?);
             }
-            Ok((Clients::Reqwest(apis, url), tallies))
+            Ok((Clients::Reqwest(apis), tallies))
         }
         Clients::Raw(conns) => {
             let (conns, tallies) = tokio::task::spawn_blocking(move || raw_hammer(conns, until))

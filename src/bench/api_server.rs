@@ -2,7 +2,8 @@
 //! started as a child process — the same binary as the bench — and what the
 //! bench reads about it from outside, as an operator would: the listening
 //! line on its stdout, the keys in its data directory, and its memory and CPU
-//! time from `/proc/{pid}`.
+//! time from `/proc/{pid}`. `wasmwhisk bench cluster` starts its controllers
+//! and invokers the same way ([`Role`]).
 //!
 //! A child process, not a server in the bench's own process, so that its
 //! RSS is its own, its start is a real process start (exec, dynamic
@@ -17,8 +18,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-/// The line `wasmwhisk standalone` prints once it serves.
-const LISTENING: &str = "wasmwhisk standalone: listening on ";
 /// The longest a start or a stop may take before the bench gives up.
 const WAIT: Duration = Duration::from_secs(120);
 
@@ -34,13 +33,44 @@ pub(super) struct Launch {
     pub(super) env: Vec<(String, String)>,
 }
 
-/// A running `wasmwhisk standalone`; killed (SIGKILL) if dropped while
-/// running, so a failed bench leaves no server behind.
+/// What a `wasmwhisk` child process runs as.
+#[derive(Clone, Debug)]
+pub(super) struct Role {
+    /// Its subcommand and flags (after `--data-dir`), e.g.
+    /// `standalone --port 0` or `invoker --id 1 --port 0 --nats … --etcd …`.
+    pub(super) args: Vec<String>,
+    /// `standalone`, `controller0`, `invoker1`: it serves once it prints
+    /// `wasmwhisk {name}: listening on {url}`.
+    pub(super) name: String,
+    /// Whether it writes the guest key to `{data-dir}/wskprops` (standalone
+    /// and a controller that created the `guest` namespace do).
+    pub(super) wskprops: bool,
+    /// Where its stderr goes: this file (appended), else the bench's own
+    /// stderr.
+    pub(super) log: Option<PathBuf>,
+}
+
+impl Role {
+    /// `wasmwhisk standalone --port 0`, logging to the bench's stderr.
+    pub(super) fn standalone() -> Role {
+        Role {
+            args: ["standalone", "--port", "0"].map(String::from).to_vec(),
+            name: "standalone".into(),
+            wskprops: true,
+            log: None,
+        }
+    }
+}
+
+/// A running `wasmwhisk` child process (standalone, or a cluster's
+/// controller or invoker); killed (SIGKILL) if dropped while running, so a
+/// failed bench leaves no server behind.
 pub(super) struct Server {
     child: Child,
     /// `http://127.0.0.1:{port}`, from the listening line.
     pub(super) base: String,
-    /// The guest key `uuid:key`, from `{data-dir}/wskprops`.
+    /// The guest key `uuid:key`, from `{data-dir}/wskprops` (empty if its
+    /// [`Role`] writes none).
     pub(super) auth: String,
     /// The admin API's `user:password`, from `{data-dir}/admin.auth`.
     pub(super) admin: String,
@@ -51,16 +81,31 @@ pub(super) struct Server {
 }
 
 impl Server {
-    /// Spawns the server and waits for its listening line.
+    /// Spawns `wasmwhisk standalone` and waits for its listening line.
     pub(super) fn start(launch: &Launch) -> Result<Server> {
+        Server::start_as(launch, &Role::standalone())
+    }
+
+    /// Spawns `wasmwhisk` as `role` and waits for its listening line.
+    pub(super) fn start_as(launch: &Launch, role: &Role) -> Result<Server> {
         let mut command = Command::new(&launch.exe);
         command
             .arg("--data-dir")
             .arg(&launch.data_dir)
-            .args(["standalone", "--port", "0"])
+            .args(&role.args)
             .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stdout(Stdio::piped());
+        match &role.log {
+            Some(path) => {
+                let file = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .with_context(|| format!("opening {}", path.display()))?;
+                command.stderr(file)
+            }
+            None => command.stderr(Stdio::inherit()),
+        };
         for (key, value) in &launch.env {
             command.env(key, value);
         }
@@ -70,11 +115,12 @@ impl Server {
             .with_context(|| format!("starting {}", launch.exe.display()))?;
         let stdout = child.stdout.take().context("no stdout of the server")?;
         let (tx, rx) = mpsc::channel();
+        let listening = format!("wasmwhisk {}: listening on ", role.name);
         // Reads stdout to its end, so the server never blocks on a full pipe.
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
-                if let Some(url) = line.strip_prefix(LISTENING) {
+                if let Some(url) = line.strip_prefix(&listening) {
                     let _ = tx.send((Instant::now(), url.trim().to_string()));
                 }
             }
@@ -91,12 +137,18 @@ impl Server {
             Ok(line) => line,
             Err(_) => {
                 let status = server.child.try_wait().ok().flatten();
-                bail!("the server printed no listening line (exit status: {status:?})");
+                let log = role.log.as_deref().map(log_tail).unwrap_or_default();
+                bail!(
+                    "wasmwhisk {} printed no listening line (exit status: {status:?}){log}",
+                    role.name
+                );
             }
         };
         server.to_listening = at.saturating_duration_since(spawned);
         server.base = base;
-        server.auth = wskprops_auth(&launch.data_dir)?;
+        if role.wskprops {
+            server.auth = wskprops_auth(&launch.data_dir)?;
+        }
         let admin = launch.data_dir.join("admin.auth");
         server.admin = std::fs::read_to_string(&admin)
             .with_context(|| format!("reading {}", admin.display()))?
@@ -144,6 +196,17 @@ impl Drop for Server {
             let _ = self.child.wait();
         }
     }
+}
+
+/// The last lines of the log at `path`, as the end of an error message.
+fn log_tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    let tail = lines
+        .get(lines.len().saturating_sub(20)..)
+        .unwrap_or_default()
+        .join("\n");
+    format!("; the end of its log {}:\n{tail}", path.display())
 }
 
 /// `AUTH` of `{data_dir}/wskprops`.

@@ -15,6 +15,11 @@ impl Samples {
         Samples { sorted: samples }
     }
 
+    /// The samples of every part together.
+    pub fn merge(parts: impl IntoIterator<Item = Samples>) -> Samples {
+        Samples::new(parts.into_iter().flat_map(|p| p.sorted).collect())
+    }
+
     /// The `q` quantile (0.0..=1.0), nearest rank; zero when empty.
     pub fn quantile(&self, q: f64) -> Duration {
         if self.sorted.is_empty() {
@@ -120,5 +125,14 @@ mod tests {
         assert_eq!(s.p90(), Duration::from_micros(90));
         assert_eq!(s.p99(), Duration::from_micros(99));
         assert_eq!(Samples::new(vec![]).p50(), Duration::ZERO);
+    }
+
+    #[test]
+    fn merged_samples_are_sorted_together() {
+        let part = |r: std::ops::Range<u64>| Samples::new(r.map(Duration::from_micros).collect());
+        let s = Samples::merge([part(51..101), part(1..51)]);
+        assert_eq!(s.len(), 100);
+        assert_eq!(s.p50(), Duration::from_micros(50));
+        assert_eq!(s.p99(), Duration::from_micros(99));
     }
 }
