@@ -691,3 +691,55 @@ async fn opening_is_idempotent_and_checks_the_prefix() {
         "{refused}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watching_controller_serves_the_latest_revision_from_memory_until_it_changes() {
+    let server = NatsServer::start();
+    let watcher = open(&server).await;
+    watcher.watch_actions();
+    let writer = open(&server).await;
+    let first = writer
+        .put_action(action("guest", "hot", b"1"), false)
+        .await
+        .unwrap();
+    // The watch starts in the background; the reads are right either way.
+    for _ in 0..20 {
+        let got = watcher.get_action(&fqn("guest/hot")).await.unwrap().unwrap();
+        assert_eq!(got.revision, first.stored.revision);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Served from memory: the same Arc comes back.
+    let a = watcher.get_action(&fqn("guest/hot")).await.unwrap().unwrap();
+    let b = watcher.get_action(&fqn("guest/hot")).await.unwrap().unwrap();
+    assert!(Arc::ptr_eq(&a, &b), "the second read came from memory");
+    // Another process's update and delete reach it within moments.
+    for n in 2..5u8 {
+        let put = writer
+            .put_action(action("guest", "hot", &[n]), true)
+            .await
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(2);
+        loop {
+            let got = watcher.get_action(&fqn("guest/hot")).await.unwrap().unwrap();
+            if got.revision == put.stored.revision {
+                assert_eq!(&*got.code, &[n]);
+                break;
+            }
+            assert!(Instant::now() < deadline, "the update never reached the watcher");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    writer.delete_action(&fqn("guest/hot")).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while watcher.get_action(&fqn("guest/hot")).await.unwrap().is_some() {
+        assert!(Instant::now() < deadline, "the delete never reached the watcher");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Its own writes are its next read at once.
+    let own = watcher
+        .put_action(action("guest", "hot", b"own"), false)
+        .await
+        .unwrap();
+    let got = watcher.get_action(&fqn("guest/hot")).await.unwrap().unwrap();
+    assert_eq!(got.revision, own.stored.revision);
+}

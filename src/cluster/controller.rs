@@ -68,6 +68,7 @@ pub async fn run(config: Config, data_dir: PathBuf, bind: std::net::IpAddr) -> R
         MalformedCount::new(metrics.malformed_messages(&queue_config.subjects.all()));
     let queue = JetStreamQueue::open(&bus, queue_config).await?;
     let store = NatsStore::open(&bus, NatsStoreConfig::from_config(&config)).await?;
+    store.watch_actions();
     let keys = EtcdKeys::new(&config.etcd.cluster_name).context("the etcd cluster name")?;
     let etcd_settings = EtcdSettings::from_config(&config.etcd);
     let etcd = EtcdClusterState::connect(etcd_settings.clone(), &keys, &me)

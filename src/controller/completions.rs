@@ -161,6 +161,14 @@ impl ActivationStore for RecordingStore {
     async fn get(&self, id: &ActivationId) -> Result<Option<WhiskActivation>, StoreError> {
         self.inner.get(id).await
     }
+
+    async fn get_in(
+        &self,
+        namespace: &str,
+        id: &ActivationId,
+    ) -> Result<Option<WhiskActivation>, StoreError> {
+        self.inner.get_in(namespace, id).await
+    }
 }
 
 #[cfg(test)]

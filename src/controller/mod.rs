@@ -343,7 +343,8 @@ impl Controller {
             ));
         }
         let action = request.action;
-        let key = queue_key(&request.user.namespace.name, &action);
+        let namespace = request.user.namespace.name.clone();
+        let key = queue_key(&namespace, &action);
         let waiting = inner.queues.waiting(&key);
         if waiting >= inner.settings.queue_max_size {
             return Err(InvokeError::Throttled {
@@ -389,9 +390,10 @@ impl Controller {
             _ => {
                 inner.completions.forget(&id);
                 // A completion message may have been missed (another
-                // process, a reconnect): the store has the last word.
+                // process, a reconnect) or carried no record: the store
+                // has the last word.
                 if inner.completions_from_acks
-                    && let Ok(Some(record)) = inner.records.get(&id).await
+                    && let Ok(Some(record)) = inner.records.get_in(&namespace, &id).await
                 {
                     return Ok(Invocation::Completed(Box::new(record)));
                 }
@@ -848,28 +850,19 @@ impl Inner {
         }
     }
 
-    /// A completion message arrived (a cluster): a waiting blocking invoke
-    /// gets the record it carries, or the stored one.
-    async fn completed(&self, ack: AcknowledgementMessage) {
-        let id = ack.activation_id().clone();
+    /// A completion message arrived (a cluster), handled in the order they
+    /// come — an invoker sends a blocking activation's `ResultMessage`
+    /// (with the record) before its `CompletionMessage` (without): a
+    /// waiting invoke gets the record the message carries; a message
+    /// without one that finds the invoke still waiting (the record was too
+    /// large for a message) ends the wait, and the invoke reads the record
+    /// from the store by its namespace and id.
+    fn completed(&self, ack: &AcknowledgementMessage) {
         match ack.result() {
             Some(ActivationOrId::Activation(activation)) => {
                 self.completions.completed(activation);
             }
-            _ => {
-                if !self.completions.is_waiting(&id) {
-                    return;
-                }
-                match self.records.get(&id).await {
-                    Ok(Some(record)) => self.completions.completed(&record),
-                    Ok(None) => {
-                        tracing::warn!(activation = %id, "a completed activation has no stored record yet")
-                    }
-                    Err(e) => {
-                        tracing::warn!(activation = %id, error = %e, "reading a completed activation's record failed")
-                    }
-                }
-            }
+            _ => self.completions.forget(ack.activation_id()),
         }
     }
 }
@@ -951,8 +944,7 @@ async fn listen(
                     // In one process blocking invokes hear of completions
                     // from the record store.
                     if inner.completions_from_acks {
-                        let inner = inner.clone();
-                        tokio::spawn(async move { inner.completed(*ack).await });
+                        inner.completed(&ack);
                     }
                 }
                 None => return,

@@ -65,6 +65,17 @@ pub trait ActivationStore: Send + Sync {
 
     /// The record of `id`, if stored.
     async fn get(&self, id: &ActivationId) -> Result<Option<WhiskActivation>, StoreError>;
+
+    /// The record of `id` if stored, knowing it was invoked in `namespace`
+    /// (a store keyed by namespace finds it with one exact read).
+    async fn get_in(
+        &self,
+        namespace: &str,
+        id: &ActivationId,
+    ) -> Result<Option<WhiskActivation>, StoreError> {
+        let _ = namespace;
+        self.get(id).await
+    }
 }
 
 /// Why a message could not be sent.

@@ -49,12 +49,17 @@
 //! - Code, by digest (moka, weighed by bytes, 256 MiB): an invoker fetches
 //!   each code once.
 //! - Action documents by their immutable KV revision and by (action,
-//!   revision) (moka, weighed by code size, 256 MiB). The latest revision
-//!   is **never** served from memory: `get_action` always reads the key's
-//!   last entry (one direct get), so after a put every controller sees the
-//!   new revision on its next read; only the decoding is skipped when that
-//!   entry was seen before. A request for an exact revision (the invoker's)
-//!   is answered from memory for as long as the cache keeps it.
+//!   revision) (moka, weighed by code size, 256 MiB). A request for an
+//!   exact revision (the invoker's) is answered from memory for as long as
+//!   the cache keeps it.
+//! - The latest revision of each action: by default **never** served from
+//!   memory — `get_action` reads the key's last entry (one direct get), so
+//!   after a put every process sees the new revision on its next read, and
+//!   only the decoding is skipped when that entry was seen before. A
+//!   controller calls [`NatsStore::watch_actions`]: then the latest
+//!   revision is served from memory until a watch of the bucket reports a
+//!   change to it (`store_latest.rs`), as OpenWhisk's controllers cache
+//!   entities until told of a change.
 //! - Positive authentications, 5 s (as standalone).
 //!
 //! # Costs
@@ -96,6 +101,8 @@ mod activations;
 mod auth;
 #[path = "store_code.rs"]
 mod code;
+#[path = "store_latest.rs"]
+mod latest;
 #[path = "store_ports.rs"]
 mod ports;
 #[path = "store_scan.rs"]
@@ -182,6 +189,8 @@ struct Inner {
     auth: Bucket,
     caches: code::Caches,
     known_keys: auth::AuthCache,
+    /// The latest revisions, while [`NatsStore::watch_actions`] runs.
+    latest: latest::Latest,
 }
 
 /// A KV bucket: its KV handle (for compare-and-set writes) and its stream
@@ -419,6 +428,7 @@ impl NatsStore {
                 auth,
                 caches: code::Caches::new(),
                 known_keys: auth::AuthCache::new(),
+                latest: latest::Latest::new(),
             }),
         })
     }

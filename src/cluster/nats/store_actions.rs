@@ -186,6 +186,10 @@ impl NatsStore {
     ) -> Result<Option<Arc<ExecutableAction>>, DbError> {
         let doc = fqn.as_string_without_version();
         let key = action_key(fqn.path(), fqn.name());
+        if let Some(action) = self.inner.latest.get(&key) {
+            return Ok(Some(action));
+        }
+        let epoch = self.inner.latest.epoch();
         let Some(entry) = self.entry(&key, &doc).await? else {
             return Ok(None);
         };
@@ -193,7 +197,9 @@ impl NatsStore {
             return Ok(None);
         }
         let seen = self.seen(&key, &doc, entry.revision, &entry.value)?;
-        self.load(&key, &doc, entry.revision, seen).await.map(Some)
+        let action = self.load(&key, &doc, entry.revision, seen).await?;
+        self.inner.latest.fill(&key, &action, epoch);
+        Ok(Some(action))
     }
 
     /// Revision `wanted` of `fqn`, while it is one of the two kept.
@@ -352,6 +358,7 @@ impl NatsStore {
                 .await
             {
                 Ok(seq) => {
+                    self.inner.latest.changed(&key);
                     let action = Arc::new(ExecutableAction {
                         meta: stored.action,
                         revision: DocRevision::new(&revision),
@@ -404,7 +411,10 @@ impl NatsStore {
                 .delete_expect_revision(&key, Some(entry.revision))
                 .await
             {
-                Ok(()) => return Ok(Some(old)),
+                Ok(()) => {
+                    self.inner.latest.changed(&key);
+                    return Ok(Some(old));
+                }
                 Err(e) if e.kind() == UpdateErrorKind::WrongLastRevision => continue,
                 Err(e) => return Err(nats_error(what, e)),
             }

@@ -95,8 +95,21 @@ impl ActivationStore for NatsStore {
             .map_err(|e| store_error(e, || activation.activation_id.to_string()))
     }
 
+    /// By id alone: a wildcard read the server answers by scanning every
+    /// kept record's subject — a rare path; [`get_in`](Self::get_in) is
+    /// one exact read.
     async fn get(&self, id: &ActivationId) -> Result<Option<WhiskActivation>, StoreError> {
         self.find_record(id)
+            .await
+            .map_err(|e| store_error(e, || id.to_string()))
+    }
+
+    async fn get_in(
+        &self,
+        namespace: &str,
+        id: &ActivationId,
+    ) -> Result<Option<WhiskActivation>, StoreError> {
+        self.read_record(namespace, id)
             .await
             .map_err(|e| store_error(e, || id.to_string()))
     }
