@@ -704,13 +704,25 @@ async fn a_watching_controller_serves_the_latest_revision_from_memory_until_it_c
         .unwrap();
     // The watch starts in the background; the reads are right either way.
     for _ in 0..20 {
-        let got = watcher.get_action(&fqn("guest/hot")).await.unwrap().unwrap();
+        let got = watcher
+            .get_action(&fqn("guest/hot"))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(got.revision, first.stored.revision);
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     // Served from memory: the same Arc comes back.
-    let a = watcher.get_action(&fqn("guest/hot")).await.unwrap().unwrap();
-    let b = watcher.get_action(&fqn("guest/hot")).await.unwrap().unwrap();
+    let a = watcher
+        .get_action(&fqn("guest/hot"))
+        .await
+        .unwrap()
+        .unwrap();
+    let b = watcher
+        .get_action(&fqn("guest/hot"))
+        .await
+        .unwrap()
+        .unwrap();
     assert!(Arc::ptr_eq(&a, &b), "the second read came from memory");
     // Another process's update and delete reach it within moments.
     for n in 2..5u8 {
@@ -720,19 +732,34 @@ async fn a_watching_controller_serves_the_latest_revision_from_memory_until_it_c
             .unwrap();
         let deadline = Instant::now() + Duration::from_secs(2);
         loop {
-            let got = watcher.get_action(&fqn("guest/hot")).await.unwrap().unwrap();
+            let got = watcher
+                .get_action(&fqn("guest/hot"))
+                .await
+                .unwrap()
+                .unwrap();
             if got.revision == put.stored.revision {
                 assert_eq!(&*got.code, &[n]);
                 break;
             }
-            assert!(Instant::now() < deadline, "the update never reached the watcher");
+            assert!(
+                Instant::now() < deadline,
+                "the update never reached the watcher"
+            );
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
     writer.delete_action(&fqn("guest/hot")).await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(2);
-    while watcher.get_action(&fqn("guest/hot")).await.unwrap().is_some() {
-        assert!(Instant::now() < deadline, "the delete never reached the watcher");
+    while watcher
+        .get_action(&fqn("guest/hot"))
+        .await
+        .unwrap()
+        .is_some()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the delete never reached the watcher"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     // Its own writes are its next read at once.
@@ -740,6 +767,10 @@ async fn a_watching_controller_serves_the_latest_revision_from_memory_until_it_c
         .put_action(action("guest", "hot", b"own"), false)
         .await
         .unwrap();
-    let got = watcher.get_action(&fqn("guest/hot")).await.unwrap().unwrap();
+    let got = watcher
+        .get_action(&fqn("guest/hot"))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(got.revision, own.stored.revision);
 }
