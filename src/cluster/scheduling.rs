@@ -45,7 +45,7 @@ use crate::pool::queue::{ActivationQueue, DeliveryId, QueueError};
 use crate::pool::slot::WarmKey;
 use crate::protocol::{
     ActivationMessage, ContainerCreationError, ContainerCreationMessage, ContainerDeletionMessage,
-    ContainerKeyKind, ContainerMessage, DocRevision, EtcdKeys,
+    ContainerKeyKind, ContainerMessage, CreationId, DocRevision, EtcdKeys,
 };
 use crate::sync::lock;
 
@@ -211,8 +211,11 @@ pub struct NatsDispatch {
     /// action revision's warmed-key prefix and invoker: each warmed sandbox
     /// serves one creation (OpenWhisk claims its key), so a burst does not
     /// send every creation to the one invoker holding one.
-    claims: Mutex<HashMap<(String, u32), Vec<Instant>>>,
+    claims: Mutex<HashMap<(String, u32), Vec<Claim>>>,
 }
+
+/// A warmed sandbox promised to a creation, since when.
+type Claim = (CreationId, Instant);
 
 /// How long a claim on a warmed sandbox holds when its creation is not
 /// answered (the chooser's reservation time).
@@ -267,9 +270,9 @@ impl NatsDispatch {
             }
         }
         let mut claims = lock(&self.claims);
-        claims.retain(|_, at| {
-            at.retain(|t| t.elapsed() < CLAIM_TTL);
-            !at.is_empty()
+        claims.retain(|_, held| {
+            held.retain(|(_, t)| t.elapsed() < CLAIM_TTL);
+            !held.is_empty()
         });
         let mut free: Vec<u32> = counts
             .into_iter()
@@ -399,7 +402,7 @@ impl Dispatch for NatsDispatch {
             lock(&self.claims)
                 .entry((prefix.clone(), invoker))
                 .or_default()
-                .push(Instant::now());
+                .push((msg.creation_id.clone(), Instant::now()));
         }
         self.messenger
             .send_container_message(invoker, &ContainerMessage::Creation(Box::new(msg)))
@@ -419,9 +422,10 @@ impl Dispatch for NatsDispatch {
         if let Some(prefix) = self.warmed_prefix(msg) {
             let mut claims = lock(&self.claims);
             let key = (prefix, invoker);
-            if let Some(at) = claims.get_mut(&key) {
-                at.pop();
-                if at.is_empty() {
+            if let Some(held) = claims.get_mut(&key) {
+                // Only the creation that claimed a warmed sandbox gives it up.
+                held.retain(|(id, _)| *id != msg.creation_id);
+                if held.is_empty() {
                     claims.remove(&key);
                 }
             }

@@ -208,10 +208,11 @@ struct Creation {
     sent: Instant,
     /// Invokers that refused it.
     avoid: Vec<u32>,
-    /// When it was answered with success. It still counts as coming until
-    /// the sandbox's key is seen or [`ACKED_SETTLE`] passed: the ack and the
+    /// When it was answered with success, and how many live sandboxes of
+    /// the revision were seen then. It still counts as coming until one
+    /// more is seen or [`ACKED_SETTLE`] passed: the ack and the sandbox's
     /// key travel different ways (NATS, etcd) and either may come first.
-    acked: Option<Instant>,
+    acked: Option<(Instant, usize)>,
 }
 
 /// How long a successful creation counts as coming when its sandbox's key
@@ -652,7 +653,7 @@ impl Inner {
                 // answered, no longer counts as coming.
                 queue.in_progress.retain(|_, c| {
                     c.acked
-                        .is_none_or(|at| existing == 0 && at.elapsed() < ACKED_SETTLE)
+                        .is_none_or(|(at, seen)| existing <= seen && at.elapsed() < ACKED_SETTLE)
                 });
                 for (cid, creation) in &queue.in_progress {
                     if creation.acked.is_none()
@@ -753,14 +754,13 @@ impl Inner {
             let answered = {
                 let mut state = lock(&self.state);
                 match state.creations.remove(&ack.creation_id) {
-                    Some(key) => state
-                        .queues
-                        .get_mut(&key)
-                        .and_then(|q| q.in_progress.get_mut(&ack.creation_id))
-                        .map(|creation| {
-                            creation.acked = Some(Instant::now());
+                    Some(key) => state.queues.get_mut(&key).and_then(|q| {
+                        let seen = self.cluster.count_with_prefix(&q.existing_prefix);
+                        q.in_progress.get_mut(&ack.creation_id).map(|creation| {
+                            creation.acked = Some((Instant::now(), seen));
                             creation.msg.clone()
-                        }),
+                        })
+                    }),
                     None => None,
                 }
             };

@@ -113,6 +113,10 @@ impl NatsStore {
                 let watch = inner.actions.kv.watch_all().await;
                 match watch {
                     Ok(mut changes) => {
+                        // The watch sees changes from now on: a read that
+                        // began before it (its epoch older than this bump)
+                        // must not fill the cache with what it read.
+                        inner.latest.epoch.fetch_add(1, Ordering::AcqRel);
                         inner.latest.live.store(true, Ordering::Release);
                         drop(inner);
                         while let Some(change) = changes.next().await {
