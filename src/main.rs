@@ -118,7 +118,8 @@ enum Command {
         #[command(subcommand)]
         which: wsk::ActivationCommand,
     },
-    /// Namespaces and their keys, in the data directory's database.
+    /// Namespaces and their keys, in the data directory's database (or a
+    /// cluster's shared store with `--nats`).
     Namespace {
         /// The configuration file (else `$WASMWHISK_CONFIG`; else none).
         #[arg(long, value_name = "FILE")]

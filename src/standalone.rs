@@ -203,26 +203,48 @@ pub async fn run(config: Config, data_dir: PathBuf) -> Result<()> {
         },
     });
 
-    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port)))
-        .await
-        .with_context(|| format!("listening on 127.0.0.1:{port}"))?;
-    let addr = listener.local_addr().context("reading the bound address")?;
-    let apihost = format!("http://{addr}");
-    if let Some(key) = &guest {
-        write_private(
-            &data_dir.join(crate::cli::files::PROPS),
-            &format!("APIHOST={apihost}\nAUTH={key}\n"),
-        )?;
-    }
-    tracing::info!(%addr, elapsed_ms = started.elapsed().as_millis() as u64, "serving");
-    println!("wasmwhisk standalone: listening on {apihost}");
-    let _ = std::io::stdout().flush();
+    let listener = listen_and_announce(
+        SocketAddr::from(([127, 0, 0, 1], port)),
+        "standalone",
+        &data_dir,
+        guest.as_deref(),
+        started,
+    )
+    .await?;
 
     serve_until_signal(listener, api::router(state), async move {
         tracing::info!("shutting down: finishing in-flight activations");
         controller.shutdown(grace).await;
     })
     .await
+}
+
+/// Binds `addr`; writes `{data_dir}/wskprops` (the API host and the
+/// `guest` key, for the CLI) when the key is known; and prints
+/// `wasmwhisk {name}: listening on http://{addr}` — the line scripts and
+/// tests wait for.
+pub(crate) async fn listen_and_announce(
+    addr: SocketAddr,
+    name: &str,
+    data_dir: &Path,
+    guest: Option<&str>,
+    started: Instant,
+) -> Result<tokio::net::TcpListener> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("listening on {addr}"))?;
+    let addr = listener.local_addr().context("reading the bound address")?;
+    let apihost = format!("http://{addr}");
+    if let Some(key) = guest {
+        write_private(
+            &data_dir.join(crate::cli::files::PROPS),
+            &format!("APIHOST={apihost}\nAUTH={key}\n"),
+        )?;
+    }
+    tracing::info!(%addr, elapsed_ms = started.elapsed().as_millis() as u64, "serving");
+    println!("wasmwhisk {name}: listening on {apihost}");
+    let _ = std::io::stdout().flush();
+    Ok(listener)
 }
 
 /// Serves `router` on `listener` until SIGINT or SIGTERM; then runs `drain`

@@ -60,6 +60,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use super::etcd::InvokerReport;
+use crate::config::MAX_INSTANCE;
 use crate::protocol::ContainerCreationError;
 use crate::sync::lock;
 
@@ -261,6 +262,7 @@ impl Chooser {
                     let mut highest = lock(&self.slots);
                     let seen = invokers
                         .iter()
+                        .filter(|r| r.instance <= MAX_INSTANCE)
                         .map(|r| r.instance as usize + 1)
                         .max()
                         .unwrap_or(0);
@@ -323,7 +325,12 @@ fn walk_order<'a>(
     request: &ChoiceRequest,
     slots: usize,
 ) -> Vec<&'a InvokerReport> {
-    let mut sorted: Vec<&InvokerReport> = invokers.iter().collect();
+    // An instance number past the configured bound (a stray etcd key)
+    // would make the walk huge: such a report is never chosen.
+    let mut sorted: Vec<&InvokerReport> = invokers
+        .iter()
+        .filter(|r| r.instance <= MAX_INSTANCE)
+        .collect();
     sorted.sort_by_key(|r| r.instance);
     let pools: Vec<Vec<Option<&InvokerReport>>> = if request.required_tags.is_empty() {
         let (untagged, tagged): (Vec<&InvokerReport>, Vec<&InvokerReport>) =
@@ -426,6 +433,16 @@ mod tests {
         let at2 = homed(2);
         let chosen = chooser.choose(&without_2, &at2).expect("a live invoker");
         assert_eq!(chosen, walk_of(&at2, 3)[1]);
+    }
+
+    #[test]
+    fn a_stray_huge_instance_number_is_never_walked() {
+        let chooser = Chooser::default();
+        let mut invokers = up(2, 4096);
+        invokers.push(report(u32::MAX, InvokerState::Healthy, 4096));
+        let req = request("guest/hello", 128);
+        let chosen = chooser.choose(&invokers, &req).expect("a usable invoker");
+        assert!(chosen < 2, "{chosen}");
     }
 
     /// The instances of the request's walk over `n` invokers.

@@ -29,10 +29,7 @@ use tokio::sync::{mpsc, watch};
 use crate::api::admin::AdminState;
 use crate::api::{self, AppState};
 use crate::cluster::etcd::{ClusterMirror, EtcdClusterState, EtcdReader, EtcdSettings};
-use crate::cluster::nats::{
-    JetStreamQueue, JetStreamQueueConfig, MalformedCount, NatsBus, NatsMessenger, NatsStore,
-    NatsStoreConfig,
-};
+use crate::cluster::nats::{MalformedCount, NatsBus, NatsMessenger};
 use crate::cluster::scheduling::{ClusterQueues, NatsDispatch, adopt_orphans};
 use crate::config::Config;
 use crate::controller::{
@@ -43,7 +40,9 @@ use crate::metrics::Metrics;
 use crate::pool::local::Outgoing;
 use crate::pool::ports::ActivationStore;
 use crate::protocol::{ControllerInstanceId, EtcdKeys, SchedulerInstanceId};
-use crate::standalone::{GUEST, admin_auth, create_private_dir, serve_until_signal, write_private};
+use crate::standalone::{
+    GUEST, admin_auth, create_private_dir, listen_and_announce, serve_until_signal, write_private,
+};
 
 /// How often a controller looks for queues it now leads but never saw.
 const ADOPT_EVERY: Duration = Duration::from_secs(1);
@@ -61,13 +60,8 @@ pub async fn run(config: Config, data_dir: PathBuf, bind: std::net::IpAddr) -> R
     let id = ControllerInstanceId::new(number.to_string()).context("the controller id")?;
     let scheduler = SchedulerInstanceId::new(number.to_string()).context("the scheduler id")?;
 
-    let bus = NatsBus::connect(&config.nats).await?;
     let metrics = Arc::new(Metrics::new());
-    let mut queue_config = JetStreamQueueConfig::from_config(&config.nats);
-    queue_config.malformed =
-        MalformedCount::new(metrics.malformed_messages(&queue_config.subjects.all()));
-    let queue = JetStreamQueue::open(&bus, queue_config).await?;
-    let store = NatsStore::open(&bus, NatsStoreConfig::from_config(&config)).await?;
+    let (bus, queue, store) = super::open_nats(&config, &metrics).await?;
     store.watch_actions();
     let keys = EtcdKeys::new(&config.etcd.cluster_name).context("the etcd cluster name")?;
     let etcd_settings = EtcdSettings::from_config(&config.etcd);
@@ -165,22 +159,14 @@ pub async fn run(config: Config, data_dir: PathBuf, bind: std::net::IpAddr) -> R
             admin_auth: admin.into(),
         },
     });
-    let listener = tokio::net::TcpListener::bind(SocketAddr::new(bind, port))
-        .await
-        .with_context(|| format!("listening on {bind}:{port}"))?;
-    let addr = listener.local_addr().context("reading the bound address")?;
-    let apihost = format!("http://{addr}");
-    if let Some(key) = &guest {
-        write_private(
-            &data_dir.join(crate::cli::files::PROPS),
-            &format!("APIHOST={apihost}\nAUTH={key}\n"),
-        )?;
-    }
-    tracing::info!(%addr, elapsed_ms = started.elapsed().as_millis() as u64, "serving");
-    println!("wasmwhisk {me}: listening on {apihost}");
-    use std::io::Write;
-    let _ = std::io::stdout().flush();
-
+    let listener = listen_and_announce(
+        SocketAddr::new(bind, port),
+        &me,
+        &data_dir,
+        guest.as_deref(),
+        started,
+    )
+    .await?;
     serve_until_signal(listener, api::router(state), async move {
         tracing::info!("shutting down");
         controller.shutdown(grace).await;

@@ -32,16 +32,13 @@ use tokio::sync::watch;
 
 use crate::api::admin::AdminState;
 use crate::cluster::etcd::{EtcdClusterState, EtcdSettings};
-use crate::cluster::nats::{
-    JetStreamQueue, JetStreamQueueConfig, MalformedCount, NatsBus, NatsMessenger, NatsStore,
-    NatsStoreConfig,
-};
+use crate::cluster::nats::{MalformedCount, NatsMessenger};
 use crate::config::Config;
 use crate::engine::Engine;
 use crate::metrics::Metrics;
 use crate::pool::invoker::{PoolHandle, PoolPorts, PoolSettings};
 use crate::protocol::{ByteSize, ContainerMessage, EtcdKeys, InvokerInstanceId};
-use crate::standalone::{admin_auth, create_private_dir, serve_until_signal};
+use crate::standalone::{admin_auth, create_private_dir, listen_and_announce, serve_until_signal};
 
 /// Runs invoker `config.invoker.id` until SIGINT or SIGTERM; `bind` is its
 /// API's address.
@@ -56,13 +53,8 @@ pub async fn run(config: Config, data_dir: PathBuf, bind: std::net::IpAddr) -> R
     invoker.tags = config.invoker.tags.clone();
     invoker.dedicated_namespaces = config.invoker.dedicated_namespaces.clone();
 
-    let bus = NatsBus::connect(&config.nats).await?;
     let metrics = Arc::new(Metrics::new());
-    let mut queue_config = JetStreamQueueConfig::from_config(&config.nats);
-    queue_config.malformed =
-        MalformedCount::new(metrics.malformed_messages(&queue_config.subjects.all()));
-    let queue = JetStreamQueue::open(&bus, queue_config).await?;
-    let store = NatsStore::open(&bus, NatsStoreConfig::from_config(&config)).await?;
+    let (bus, queue, store) = super::open_nats(&config, &metrics).await?;
     let keys = EtcdKeys::new(&config.etcd.cluster_name).context("the etcd cluster name")?;
     let etcd = Arc::new(
         EtcdClusterState::connect(EtcdSettings::from_config(&config.etcd), &keys, &invoker)
@@ -116,15 +108,14 @@ pub async fn run(config: Config, data_dir: PathBuf, bind: std::net::IpAddr) -> R
         metrics,
         admin_auth: admin.into(),
     };
-    let listener = tokio::net::TcpListener::bind(SocketAddr::new(bind, port))
-        .await
-        .with_context(|| format!("listening on {bind}:{port}"))?;
-    let addr = listener.local_addr().context("reading the bound address")?;
-    tracing::info!(%addr, elapsed_ms = started.elapsed().as_millis() as u64, "serving");
-    println!("wasmwhisk {invoker}: listening on http://{addr}");
-    use std::io::Write;
-    let _ = std::io::stdout().flush();
-
+    let listener = listen_and_announce(
+        SocketAddr::new(bind, port),
+        &invoker.to_string(),
+        &data_dir,
+        None,
+        started,
+    )
+    .await?;
     serve_until_signal(listener, crate::api::invoker_router(state), async move {
         tracing::info!("shutting down: finishing in-flight activations");
         pool.shutdown(grace).await;

@@ -265,7 +265,7 @@ impl NatsDispatch {
     fn unclaimed_warm(&self, prefix: &str) -> Vec<u32> {
         let mut counts: HashMap<u32, usize> = HashMap::new();
         for key in self.mirror.state().keys_with_prefix(prefix) {
-            if let Some(n) = invoker_of_container_key(&key) {
+            if let Ok(n) = self.keys.parse_container_key(&key).map(|k| k.invoker) {
                 *counts.entry(n).or_default() += 1;
             }
         }
@@ -300,7 +300,7 @@ impl NatsDispatch {
                 continue;
             };
             for key in self.mirror.state().keys_with_prefix(&prefix) {
-                if let Some(n) = invoker_of_container_key(&key)
+                if let Ok(n) = self.keys.parse_container_key(&key).map(|k| k.invoker)
                     && !holders.contains(&n)
                 {
                     holders.push(n);
@@ -309,24 +309,6 @@ impl NatsDispatch {
         }
         holders
     }
-}
-
-/// The invoker number in a container key: `…/invoker{N}/container/{id}`
-/// (a live sandbox) or `…/invoker/{N}/container/{id}` (a warmed one).
-fn invoker_of_container_key(key: &str) -> Option<u32> {
-    let mut segments = key.rsplit('/');
-    let _id = segments.next()?;
-    if segments.next()? != "container" {
-        return None;
-    }
-    let last = segments.next()?;
-    if let Some(n) = last.strip_prefix("invoker") {
-        return n.parse().ok();
-    }
-    if segments.next()? == "invoker" {
-        return last.parse().ok();
-    }
-    None
 }
 
 /// The rendezvous weight of an action's queue at `controller`.
@@ -527,16 +509,18 @@ mod tests {
 
     #[test]
     fn container_keys_name_their_invoker() {
+        let keys = EtcdKeys::default();
+        let invoker = |key: &str| keys.parse_container_key(key).ok().map(|k| k.invoker);
         assert_eq!(
-            invoker_of_container_key("whisk/namespace/guest/guest/a/1-x/invoker3/container/abc"),
+            invoker("whisk/namespace/guest/guest/a/1-x/invoker3/container/abc"),
             Some(3)
         );
         assert_eq!(
-            invoker_of_container_key("whisk/warmed/guest/guest/a/1-x/invoker/12/container/abc"),
+            invoker("whisk/warmed/guest/guest/a/1-x/invoker/12/container/abc"),
             Some(12)
         );
-        assert_eq!(invoker_of_container_key("whisk/invokers/0"), None);
-        assert_eq!(invoker_of_container_key("container/x"), None);
+        assert_eq!(invoker("whisk/invokers/0"), None);
+        assert_eq!(invoker("container/x"), None);
     }
 
     #[test]

@@ -12,6 +12,10 @@ use serde::{Deserialize, Serialize};
 use super::units;
 use super::{ConfigError, invalid};
 
+/// The highest instance number (`--id`): the scheduler walks invoker
+/// numbers 0..=N as OpenWhisk does, so they must stay small.
+pub const MAX_INSTANCE: u32 = 4095;
+
 /// `[invoker]`: this invoker's identity and its own API.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
@@ -51,6 +55,12 @@ impl InvokerConfig {
     /// Tags and namespaces are non-empty words without commas or slashes
     /// (OpenWhisk writes them comma-separated and puts them in etcd keys).
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.id > MAX_INSTANCE {
+            return Err(invalid(
+                "invoker.id",
+                format!("expected 0..={MAX_INSTANCE}, got {}", self.id),
+            ));
+        }
         for (key, words) in [
             ("invoker.tags", &self.tags),
             ("invoker.dedicated-namespaces", &self.dedicated_namespaces),

@@ -57,7 +57,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-pub use cluster::{EtcdConfig, InvokerConfig, NatsConfig};
+pub use cluster::{EtcdConfig, InvokerConfig, MAX_INSTANCE, NatsConfig};
 pub use controller::{ControllerConfig, StoreConfig};
 pub use docker::DockerConfig;
 pub use engine::EngineSectionConfig;

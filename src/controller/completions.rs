@@ -89,11 +89,6 @@ impl Completions {
         }
     }
 
-    /// Whether an invoke waits for `id`.
-    pub fn is_waiting(&self, id: &ActivationId) -> bool {
-        lock(&self.waiters).contains_key(id)
-    }
-
     /// An activation completed with this record (stored, or carried by a
     /// completion message): counts it, learns its duration, and hands it to
     /// its waiting invoke.

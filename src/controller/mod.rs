@@ -256,6 +256,8 @@ struct Inner {
     refused: UnboundedSender<ContainerCreationAckMessage>,
     state: Mutex<Queues_>,
     accepting: AtomicBool,
+    /// Decision rounds so far.
+    rounds: std::sync::atomic::AtomicU64,
     stop: watch::Sender<bool>,
 }
 
@@ -323,6 +325,7 @@ impl Controller {
             refused,
             state: Mutex::new(Queues_::default()),
             accepting: AtomicBool::new(true),
+            rounds: std::sync::atomic::AtomicU64::new(0),
             stop,
         });
         tokio::spawn(listen(inner.clone(), bus, refusals, stopped.clone()));
@@ -417,13 +420,6 @@ impl Controller {
                 old.revision.clone(),
             ))
             .await;
-    }
-
-    /// Activations waiting in every queue, and invokes waiting for a result.
-    pub fn backlog(&self) -> (usize, usize) {
-        let keys: Vec<WarmKey> = lock(&self.inner.state).queues.keys().cloned().collect();
-        let queued = keys.iter().map(|k| self.inner.queues.waiting(k)).sum();
-        (queued, self.inner.completions.waiting())
     }
 
     /// Stops intake, lets in-process invokers finish in-flight activations
@@ -595,7 +591,13 @@ impl Inner {
         let retention = self.settings.queue_max_retention;
         let mut expired = Vec::new();
         let mut stats = HashMap::with_capacity(known.len());
+        // A queue another controller leads is looked at only for its 429
+        // limit: every tenth round is enough.
+        let round = self.rounds.fetch_add(1, Ordering::Relaxed);
         for (key, action, led, orphaned) in &known {
+            if !led && !round.is_multiple_of(10) {
+                continue;
+            }
             let mut s = match self.queues.stats(key, self.settings.stale_threshold).await {
                 Ok(s) => s,
                 Err(e) => {
@@ -625,6 +627,11 @@ impl Inner {
             stats.insert(key.clone(), s);
         }
 
+        let led_here: std::collections::HashSet<&WarmKey> = known
+            .iter()
+            .filter(|(_, _, led, _)| *led)
+            .map(|(key, ..)| key)
+            .collect();
         let mut creations = Vec::new();
         let mut timed_out = Vec::new();
         let mut idle = Vec::new();
@@ -666,7 +673,7 @@ impl Inner {
                     // Not led here, or unreadable this round.
                     if queue.last_used.elapsed() > self.settings.idle_grace
                         && queue.in_progress.is_empty()
-                        && !self.dispatch.leads(key)
+                        && !led_here.contains(key)
                     {
                         idle.push(key.clone());
                     }

@@ -1,7 +1,7 @@
 //! One running container: `init` and `run` over OpenWhisk's protocol,
 //! `pause`/`resume`, and its removal.
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use serde_json::{Map, Value};
@@ -62,13 +62,6 @@ pub struct DockerContainer {
     lifecycle: Lifecycle,
     /// Set by `destroy`, so `Drop` does not remove the container again.
     destroyed: bool,
-}
-
-/// Epoch milliseconds of `t`.
-fn epoch_millis(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
 }
 
 impl DockerContainer {
@@ -205,8 +198,8 @@ impl DockerContainer {
         }
         let log_limit = limits.log_bytes();
         self.logs.begin(log_limit);
-        let deadline = epoch_millis(start + limits.timeout);
-        let body = Bytes::from(protocol::run_body(&context, &params, deadline).to_string());
+        let deadline = crate::sandbox::epoch_millis(start + limits.timeout);
+        let body = Bytes::from(protocol::run_body(&context, params, deadline).to_string());
         let url = format!("{}/run", self.base_url);
         let max_bytes = self.docker.inner.settings.max_result_bytes;
         let started = Instant::now();

@@ -132,7 +132,8 @@ async fn exchange(
     }
     Ok(Reply {
         status,
-        body: String::from_utf8_lossy(&bytes).into_owned(),
+        body: String::from_utf8(bytes)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
         truncated,
     })
 }

@@ -50,6 +50,11 @@ pub(crate) struct LogBuffer {
     cap: usize,
     dropped: bool,
     ended: bool,
+    /// Per stream, sentinels of activations already taken without them
+    /// (they came too late): when one arrives, it and the lines before it
+    /// on its stream are that earlier activation's, and are dropped rather
+    /// than given to the next one.
+    owed: [usize; 2],
 }
 
 /// Index of a stream in per-stream arrays.
@@ -70,6 +75,7 @@ impl LogBuffer {
             cap,
             dropped: false,
             ended: false,
+            owed: [0, 0],
         }
     }
 
@@ -117,6 +123,20 @@ impl LogBuffer {
         let text = String::from_utf8_lossy(line);
         let text = text.strip_suffix('\r').unwrap_or(&text);
         let sentinel = text.contains(SENTINEL);
+        let i = index(stream);
+        if sentinel && self.owed[i] > 0 {
+            self.owed[i] -= 1;
+            let mut freed = 0;
+            self.entries.retain(|e| {
+                let late = e.stream == stream;
+                if late && !e.sentinel {
+                    freed += e.text.len() + 1;
+                }
+                !late
+            });
+            self.bytes = self.bytes.saturating_sub(freed);
+            return;
+        }
         if !sentinel {
             let cost = text.len() + 1;
             if self.bytes >= self.cap {
@@ -175,6 +195,11 @@ impl LogBuffer {
             lines.push(format_line(entry.at, entry.stream, &entry.text));
         }
         self.entries = rest;
+        for (i, seen) in done.iter().enumerate() {
+            if !seen && let Some(owed) = self.owed.get_mut(i) {
+                *owed += 1;
+            }
+        }
         if limit > 0 && (truncated || std::mem::take(&mut self.dropped)) {
             lines.push(format_line(
                 SystemTime::now(),

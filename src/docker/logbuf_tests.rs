@@ -140,3 +140,20 @@ fn a_long_unterminated_line_is_bounded() {
     let lines = buf.take(1 << 20);
     assert_eq!(texts(&lines), ["stdout: 01234567890"]);
 }
+
+#[test]
+fn a_sentinel_that_comes_after_its_activation_was_taken_takes_its_lines_with_it() {
+    let mut buf = LogBuffer::new(1 << 20);
+    buf.push_frame(LogStream::Stdout, &frame("first\n"), now());
+    // Taken without sentinels (they were late).
+    assert_eq!(texts(&buf.take(1 << 20)), ["stdout: first"]);
+    // The late tail and sentinels of the first activation, then the next.
+    buf.push_frame(LogStream::Stdout, &frame("first, late\n"), now());
+    buf.push_frame(LogStream::Stdout, &frame(&format!("{SENTINEL}\n")), now());
+    buf.push_frame(LogStream::Stderr, &frame(&format!("{SENTINEL}\n")), now());
+    buf.push_frame(LogStream::Stdout, &frame("second\n"), now());
+    buf.push_frame(LogStream::Stdout, &frame(&format!("{SENTINEL}\n")), now());
+    buf.push_frame(LogStream::Stderr, &frame(&format!("{SENTINEL}\n")), now());
+    assert!(buf.sentinels_seen());
+    assert_eq!(texts(&buf.take(1 << 20)), ["stdout: second"]);
+}

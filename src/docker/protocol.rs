@@ -60,11 +60,11 @@ pub(crate) fn init_body(args: &InitArgs) -> Vec<u8> {
 /// code sends it.
 pub(crate) fn run_body(
     context: &ActivationContext,
-    params: &Map<String, Value>,
+    params: Map<String, Value>,
     deadline_ms: u64,
 ) -> Value {
     let mut body = Map::new();
-    body.insert("value".into(), Value::Object(params.clone()));
+    body.insert("value".into(), Value::Object(params));
     body.insert("namespace".into(), context.namespace.clone().into());
     body.insert("action_name".into(), context.action_name.clone().into());
     body.insert(

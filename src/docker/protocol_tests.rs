@@ -69,7 +69,7 @@ fn run_body_sends_the_deadline_as_a_string() {
     };
     let mut params = Map::new();
     params.insert("x".into(), json!(1));
-    let body = run_body(&context, &params, 1_700_000_000_123);
+    let body = run_body(&context, params.clone(), 1_700_000_000_123);
     assert_eq!(body["deadline"], "1700000000123");
     assert_eq!(body["value"], json!({"x": 1}));
     assert_eq!(body["action_name"], "/guest/act");
@@ -78,7 +78,7 @@ fn run_body_sends_the_deadline_as_a_string() {
         api_key: Some("u:k".into()),
         ..context
     };
-    assert_eq!(run_body(&with_key, &params, 0)["api_key"], "u:k");
+    assert_eq!(run_body(&with_key, params.clone(), 0)["api_key"], "u:k");
 }
 
 #[test]

@@ -39,7 +39,7 @@ use crate::config::Config;
 use crate::docker::DockerSettings;
 use crate::engine::Engine;
 use crate::protocol::{
-    ActivationMessage, ContainerCreationAckMessage, ContainerCreationError,
+    ActivationId, ActivationMessage, ContainerCreationAckMessage, ContainerCreationError,
     ContainerCreationMessage, ContainerDeletionMessage, ContainerKeyKind, EtcdKeys,
     InvokerInstanceId, InvokerResourceMessage, InvokerState, WhiskActivation,
 };
@@ -288,6 +288,11 @@ pub struct Shared {
     /// cannot take is then failed, not given back to a queue nobody will
     /// read again.
     pub shutting_down: std::sync::atomic::AtomicBool,
+    /// How often this invoker handed each recent activation back because
+    /// its container could not run it (503, refused `/run`): bounded, so a
+    /// container image that always refuses cannot bounce an activation for
+    /// ever.
+    pub reschedules: moka::sync::Cache<ActivationId, u32>,
     events: mpsc::UnboundedSender<Event>,
 }
 
@@ -408,6 +413,10 @@ impl PoolHandle {
             starts: StartCounters::default(),
             docker,
             shutting_down: std::sync::atomic::AtomicBool::new(false),
+            reschedules: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(Duration::from_secs(15 * 60))
+                .build(),
             events,
         });
         if shared.docker.enabled() {

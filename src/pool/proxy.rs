@@ -561,24 +561,38 @@ impl Proxy {
             .shared
             .shutting_down
             .load(std::sync::atomic::Ordering::SeqCst);
-        if !shutting_down {
-            tracing::warn!(sandbox = self.id, activation = %msg.activation_id, why, "rescheduling the activation");
+        let tries = self.shared.reschedules.get(&msg.activation_id).unwrap_or(0) + 1;
+        let why = if shutting_down {
+            format!(
+                "The container could not run the activation and the invoker is shutting down: {why}"
+            )
+        } else if tries > MAX_RESCHEDULES {
+            self.shared.reschedules.invalidate(&msg.activation_id);
+            format!(
+                "The container could not run the activation ({MAX_RESCHEDULES} containers tried): {why}"
+            )
+        } else {
+            self.shared
+                .reschedules
+                .insert(msg.activation_id.clone(), tries);
+            tracing::warn!(sandbox = self.id, activation = %msg.activation_id, why, tries, "rescheduling the activation");
             match self.shared.ports.queue.redeliver(&self.key, delivery).await {
                 Ok(()) => return,
                 Err(e) => {
                     tracing::warn!(activation = %msg.activation_id, error = %e, "giving the activation back failed; failing it");
+                    format!(
+                        "The container could not run the activation, and giving it back failed: {why}"
+                    )
                 }
             }
-        }
+        };
         let now = SystemTime::now();
         let times = RunTimes {
             init: None,
             run_start: now,
             run_duration: Duration::ZERO,
         };
-        let response = crate::sandbox::ActivationResponse::whisk_error(format!(
-            "The container could not run the activation and the invoker is shutting down: {why}"
-        ));
+        let response = crate::sandbox::ActivationResponse::whisk_error(why);
         let record = build_activation(
             &msg,
             &self.action.meta,
@@ -595,6 +609,10 @@ impl Proxy {
         while self.finishing.join_next().await.is_some() {}
     }
 }
+
+/// How often one invoker hands an activation back because a container
+/// could not run it before it fails the activation instead.
+const MAX_RESCHEDULES: u32 = 3;
 
 /// Records a sandbox may have in the store at once before it waits.
 const MAX_FINISHING: usize = 32;
@@ -643,8 +661,7 @@ async fn finish(
 fn init_env(context: &ActivationContext, timeout: Duration) -> Vec<(String, String)> {
     let deadline = SystemTime::now()
         .checked_add(timeout)
-        .and_then(|d| d.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_millis());
+        .map_or(0, crate::sandbox::epoch_millis);
     let mut env = vec![
         ("__OW_NAMESPACE".to_string(), context.namespace.clone()),
         ("__OW_ACTION_NAME".to_string(), context.action_name.clone()),

@@ -184,7 +184,7 @@ impl Engine {
 }
 
 /// Epoch milliseconds of `t`.
-fn epoch_millis(t: SystemTime) -> u64 {
+pub(crate) fn epoch_millis(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH)
         .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
         .unwrap_or(0)

@@ -241,6 +241,14 @@ impl JetStreamQueue {
 
     /// The consumer state of `action`.
     pub async fn stats(&self, action: &WarmKey) -> Result<ActionQueueStats, QueueError> {
+        Ok(stats_of(&self.consumer_info(action).await?.1))
+    }
+
+    /// `action`'s lane and its consumer's state, from the server.
+    async fn consumer_info(
+        &self,
+        action: &WarmKey,
+    ) -> Result<(Arc<Lane>, jetstream::consumer::Info), QueueError> {
         let lane = self.lane(action).await?;
         let info = self
             .inner
@@ -248,7 +256,7 @@ impl JetStreamQueue {
             .consumer_info(&lane.consumer)
             .await
             .map_err(|e| self.lost(action, "reading the consumer", e))?;
-        Ok(stats_of(&info))
+        Ok((lane, info))
     }
 
     /// How long the oldest never-delivered activation of `action` has
@@ -266,13 +274,7 @@ impl JetStreamQueue {
         &self,
         action: &WarmKey,
     ) -> Result<(ActionQueueStats, Option<Duration>), QueueError> {
-        let lane = self.lane(action).await?;
-        let info = self
-            .inner
-            .stream
-            .consumer_info(&lane.consumer)
-            .await
-            .map_err(|e| self.lost(action, "reading the consumer", e))?;
+        let (lane, info) = self.consumer_info(action).await?;
         let stats = stats_of(&info);
         if info.num_pending == 0 {
             return Ok((stats, None));
@@ -334,21 +336,12 @@ impl JetStreamQueue {
             .try_collect()
             .await
             .map_err(|e| unavailable("listing the action queues", e))?;
-        let wide = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
         Ok(infos
             .into_iter()
             .filter(|info| info.num_pending > 0 || info.num_ack_pending > 0)
             .filter_map(|info| {
                 let key = subjects.parse(&info.config.filter_subject).ok()?;
-                Some((
-                    key,
-                    ActionQueueStats {
-                        pending: info.num_pending,
-                        ack_pending: wide(info.num_ack_pending),
-                        redelivered: wide(info.num_redelivered),
-                        waiting_pulls: wide(info.num_waiting),
-                    },
-                ))
+                Some((key, stats_of(&info)))
             })
             .collect())
     }

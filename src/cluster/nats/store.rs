@@ -117,11 +117,9 @@ use async_nats::jetstream::{self, kv};
 
 use super::{NatsBus, NatsError};
 use crate::config::Config;
-use crate::pool::ports::{ExecutableAction, StoreError};
-use crate::protocol::{
-    ActivationId, EntityPath, FullyQualifiedEntityName, Identity, WhiskActivation,
-};
-use crate::store::{ActivationQuery, Credentials, DbError, NamespaceInfo, NewAction, PutOutcome};
+use crate::pool::ports::StoreError;
+use crate::protocol::WhiskActivation;
+use crate::store::{Credentials, DbError, NamespaceInfo};
 
 /// How long one JetStream request (API call, publish ack, get) may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
@@ -465,67 +463,9 @@ impl NatsStore {
         self.remove_namespace(name).await
     }
 
-    /// The identity of API key `uuid:key`; `None` when it is not valid.
-    /// Positive answers are cached for 5 s.
-    pub async fn authenticate(&self, uuid: &str, key: &str) -> Result<Option<Identity>, DbError> {
-        self.check_key(uuid, key).await
-    }
-
-    /// Stores an action: a new revision when it exists and `overwrite`;
-    /// `Exists` when it exists and not `overwrite`.
-    pub async fn put_action(&self, new: NewAction, overwrite: bool) -> Result<PutOutcome, DbError> {
-        self.write_action(new.action, overwrite).await
-    }
-
-    /// The latest revision of `fqn`, with its code.
-    pub async fn get_action(
-        &self,
-        fqn: &FullyQualifiedEntityName,
-    ) -> Result<Option<Arc<ExecutableAction>>, DbError> {
-        self.latest_action(fqn).await
-    }
-
-    /// The latest revision of every action under `namespace` (a namespace,
-    /// packaged actions included, or a package `ns/pkg`), by name, without
-    /// code (`code` empty).
-    pub async fn list_actions(
-        &self,
-        namespace: &EntityPath,
-        limit: usize,
-        skip: usize,
-    ) -> Result<Vec<Arc<ExecutableAction>>, DbError> {
-        self.scan_actions(namespace, limit, skip).await
-    }
-
-    /// Deletes every revision of `fqn`; returns the latest one.
-    pub async fn delete_action(
-        &self,
-        fqn: &FullyQualifiedEntityName,
-    ) -> Result<Option<Arc<ExecutableAction>>, DbError> {
-        self.remove_action(fqn).await
-    }
-
     /// Stores `activation` (replacing a record of the same id).
     pub async fn store_activation(&self, activation: &WhiskActivation) -> Result<(), DbError> {
         self.write_record(activation).await
-    }
-
-    /// The record `id`, if it belongs to `namespace`.
-    pub async fn get_activation(
-        &self,
-        namespace: &str,
-        id: &ActivationId,
-    ) -> Result<Option<WhiskActivation>, DbError> {
-        self.read_record(namespace, id).await
-    }
-
-    /// Records of `namespace` matching `query`, newest first.
-    pub async fn list_activations(
-        &self,
-        namespace: &str,
-        query: &ActivationQuery,
-    ) -> Result<Vec<WhiskActivation>, DbError> {
-        self.scan_records(namespace, query).await
     }
 }
 

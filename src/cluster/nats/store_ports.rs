@@ -13,18 +13,18 @@ use crate::store::{ActivationQuery, DbError, EntityStore, NewAction, PutOutcome}
 #[async_trait::async_trait]
 impl EntityStore for NatsStore {
     async fn authenticate(&self, uuid: &str, key: &str) -> Result<Option<Identity>, DbError> {
-        NatsStore::authenticate(self, uuid, key).await
+        self.check_key(uuid, key).await
     }
 
     async fn put_action(&self, new: NewAction, overwrite: bool) -> Result<PutOutcome, DbError> {
-        NatsStore::put_action(self, new, overwrite).await
+        self.write_action(new.action, overwrite).await
     }
 
     async fn get_action(
         &self,
         fqn: &FullyQualifiedEntityName,
     ) -> Result<Option<Arc<ExecutableAction>>, DbError> {
-        NatsStore::get_action(self, fqn).await
+        self.latest_action(fqn).await
     }
 
     async fn list_actions(
@@ -33,14 +33,14 @@ impl EntityStore for NatsStore {
         limit: usize,
         skip: usize,
     ) -> Result<Vec<Arc<ExecutableAction>>, DbError> {
-        NatsStore::list_actions(self, namespace, limit, skip).await
+        self.scan_actions(namespace, limit, skip).await
     }
 
     async fn delete_action(
         &self,
         fqn: &FullyQualifiedEntityName,
     ) -> Result<Option<Arc<ExecutableAction>>, DbError> {
-        NatsStore::delete_action(self, fqn).await
+        self.remove_action(fqn).await
     }
 
     async fn get_activation(
@@ -48,7 +48,7 @@ impl EntityStore for NatsStore {
         namespace: &str,
         id: &ActivationId,
     ) -> Result<Option<WhiskActivation>, DbError> {
-        NatsStore::get_activation(self, namespace, id).await
+        self.read_record(namespace, id).await
     }
 
     async fn list_activations(
@@ -56,7 +56,7 @@ impl EntityStore for NatsStore {
         namespace: &str,
         query: &ActivationQuery,
     ) -> Result<Vec<WhiskActivation>, DbError> {
-        NatsStore::list_activations(self, namespace, query).await
+        self.scan_records(namespace, query).await
     }
 }
 
