@@ -2,7 +2,7 @@
 //! its limits, and the context of one activation.
 //!
 //! The names and defaults are OpenWhisk's (`limits.memory`, `limits.timeout`,
-//! `limits.logs` in the action document; reference §7).
+//! `limits.logs` in the action document; docs/openwhisk.md §7).
 
 use std::fmt;
 use std::str::FromStr;

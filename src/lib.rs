@@ -19,6 +19,7 @@
 //!   scheduling, the embedded database, the REST API, standalone mode.
 //! - [`cluster`]: the NATS and etcd implementations of the pool's ports
 //!   (cluster mode, in progress).
+//! - [`memory`]: giving freed memory back to the operating system.
 //! - [`cli`] and [`bench`]: the `wasmwhisk` command's subcommands.
 //!
 //! # Glossary (OpenWhisk's words, used the same way everywhere)
@@ -44,6 +45,7 @@ pub mod config;
 pub mod controller;
 pub mod docker;
 pub mod engine;
+pub mod memory;
 pub mod metrics;
 pub mod pool;
 pub mod protocol;

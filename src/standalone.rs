@@ -1,5 +1,5 @@
 //! `wasmwhisk standalone`: controller, scheduler and invoker in one process,
-//! with no server to install (DESIGN §1).
+//! with no server to install (docs/architecture.md#modes).
 //!
 //! The same pool as a cluster's invoker runs here, wired to in-process
 //! implementations of its ports: the SQLite [`Database`] stores actions and
@@ -44,6 +44,7 @@ use crate::pool::invoker::{PoolHandle, PoolPorts, PoolSettings};
 use crate::pool::local::{LocalClusterState, LocalMessenger};
 use crate::pool::ports::ActivationStore;
 use crate::pool::queue::LocalQueue;
+use crate::pool::queue_bytes::ByteLimits;
 use crate::protocol::{
     ByteSize, ControllerInstanceId, EtcdKeys, InvokerInstanceId, SchedulerInstanceId,
 };
@@ -150,7 +151,10 @@ pub async fn run(config: Config, data_dir: PathBuf) -> Result<()> {
         Arc::new(db.clone()),
         completions.clone(),
     ));
-    let queue = Arc::new(LocalQueue::new());
+    let queue = Arc::new(LocalQueue::with_byte_limits(ByteLimits {
+        total: config.controller.queue_max_bytes.as_usize(),
+        per_namespace: config.controller.queue_max_bytes_per_namespace.as_usize(),
+    }));
     let cluster = Arc::new(LocalClusterState::new());
     let (messenger, bus) = LocalMessenger::new();
     let keys = EtcdKeys::default();
@@ -212,7 +216,8 @@ pub async fn run(config: Config, data_dir: PathBuf) -> Result<()> {
     )
     .await?;
 
-    serve_until_signal(listener, api::router(state), async move {
+    let http = state.config.http.clone();
+    serve_until_signal(listener, api::router(state), &http, async move {
         tracing::info!("shutting down: finishing in-flight activations");
         controller.shutdown(grace).await;
     })
@@ -247,12 +252,14 @@ pub(crate) async fn listen_and_announce(
     Ok(listener)
 }
 
-/// Serves `router` on `listener` until SIGINT or SIGTERM; then runs `drain`
-/// (stop intake, finish the work in hand) while open requests still get
-/// their answers, and stops serving once it is done.
+/// Serves `router` on `listener` under the bounds of `[http]`
+/// ([`api::server`]) until SIGINT or SIGTERM; then runs `drain` (stop
+/// intake, finish the work in hand) while open requests still get their
+/// answers, and stops serving once it is done.
 pub(crate) async fn serve_until_signal(
     listener: tokio::net::TcpListener,
     router: axum::Router,
+    http: &crate::config::HttpConfig,
     drain: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
@@ -261,12 +268,10 @@ pub(crate) async fn serve_until_signal(
         drain.await;
         let _ = stopped_tx.send(());
     });
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move {
-            let _ = stopped_rx.await;
-        })
-        .await
-        .context("serving the API")?;
+    api::server::serve(listener, router, http, async move {
+        let _ = stopped_rx.await;
+    })
+    .await;
     let _ = drain.await;
     tracing::info!("stopped");
     Ok(())

@@ -1,7 +1,7 @@
 //! `wasmwhisk bench api --quick` end to end: the bench starts the real
 //! `wasmwhisk standalone` (a few times), deploys, invokes under every row
 //! and stops it with SIGTERM. Only that it works is checked — the numbers of
-//! a debug build on a shared machine mean nothing (STYLE.md: performance is
+//! a debug build on a shared machine mean nothing (performance is
 //! shown by the bench, not asserted by tests).
 
 use std::path::PathBuf;

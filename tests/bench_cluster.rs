@@ -4,7 +4,7 @@
 //! stops them all. Checked: the rows are there, and no process the bench
 //! started outlives it — after a normal end and after Ctrl-C (SIGINT)
 //! mid-run. Only that it works: the numbers of a debug build on a shared
-//! machine mean nothing (STYLE.md).
+//! machine mean nothing (performance is shown by the bench, docs/BENCHMARKS.md).
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

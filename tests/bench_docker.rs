@@ -1,7 +1,7 @@
 //! `wasmwhisk bench docker --quick` against the real Docker engine: every
 //! row is measured, the plot is written, and no container of the run is
 //! left behind. Only that it works is checked — the numbers of a debug build
-//! on a shared machine mean nothing (STYLE.md: performance is shown by the
+//! on a shared machine mean nothing (performance is shown by the
 //! bench, not asserted by tests).
 //!
 //! Run from the repository's root, so the bench builds the action-proxy

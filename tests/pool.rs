@@ -350,7 +350,7 @@ async fn idle_sandbox_pauses_resumes_warm_and_expires() {
 async fn failing_init_is_a_developer_error_and_the_sandbox_goes() {
     let mut f = start(settings(1024));
     let action = f.deploy_js("broken", 128, "function main( {");
-    // The ack is a success: init runs with the first activation (§2.5).
+    // The ack is a success: init runs with the first activation (docs/openwhisk.md §2.5).
     assert!(f.create(&action).await.is_success());
     let record = f.invoke(&action, json!({})).await;
     assert_eq!(

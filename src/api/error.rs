@@ -144,7 +144,9 @@ impl From<DbError> for ApiError {
 impl From<InvokeError> for ApiError {
     fn from(e: InvokeError) -> ApiError {
         let status = match e {
-            InvokeError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
+            InvokeError::Throttled { .. } | InvokeError::QueueFull(_) => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             InvokeError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         };
         ApiError::new(status, e.to_string())

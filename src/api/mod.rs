@@ -1,5 +1,5 @@
 //! The REST API of standalone mode: OpenWhisk's `/api/v1` subset
-//! (reference §7) and the invoker's admin and operational routes, on axum.
+//! (docs/openwhisk.md §7) and the invoker's admin and operational routes, on axum.
 //!
 //! ```text
 //!  request ─▶ metrics layer ─▶ route ─▶ extractors: Caller (Basic uuid:key → Identity, 401)
@@ -8,7 +8,7 @@
 //!  every failure ─▶ ApiError ─▶ {"error": msg, "code": transaction id}
 //! ```
 //!
-//! This module is an adapter (STYLE.md, *Shape*): it only translates HTTP to
+//! This module is an adapter (docs/architecture.md): it only translates HTTP to
 //! calls on the core — the [`Database`](crate::store::Database), the
 //! [`Controller`](crate::controller::Controller), the
 //! [`Engine`](crate::engine::Engine) (compiling at deployment) and the
@@ -25,18 +25,22 @@
 //!
 //! and the pieces they share: [`auth`], [`error`], [`extract`], [`query`],
 //! [`validate`], [`compile`], [`render`]. `docs/api.md` is the user's
-//! reference, with the deviations from OpenWhisk.
+//! reference, with the deviations from OpenWhisk. [`server`] and
+//! [`connection`] serve a router under the bounds of `[http]` (connection
+//! cap, timeouts).
 
 pub mod actions;
 pub mod activations;
 pub mod admin;
 pub mod auth;
 pub mod compile;
+pub mod connection;
 pub mod error;
 pub mod extract;
 pub mod invoke;
 pub mod query;
 pub mod render;
+pub mod server;
 pub mod validate;
 
 use std::sync::Arc;
@@ -161,9 +165,19 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route(
             routes::ACTION,
             get(actions::get)
-                .put(actions::put)
+                .put(actions::put.layer(middleware::from_fn_with_state(
+                    put_limit,
+                    extract::declared_size,
+                )))
                 .delete(actions::delete)
-                .post(invoke::invoke.layer(DefaultBodyLimit::max(invoke_limit))),
+                .post(
+                    invoke::invoke
+                        .layer(DefaultBodyLimit::max(invoke_limit))
+                        .layer(middleware::from_fn_with_state(
+                            invoke_limit,
+                            extract::declared_size,
+                        )),
+                ),
         )
         .route(routes::ACTIVATIONS, get(activations::list))
         .route(routes::ACTIVATION, get(activations::get))

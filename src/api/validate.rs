@@ -18,6 +18,7 @@ use super::error::{ApiError, messages};
 use crate::action::ActionKind;
 use crate::config::{LimitsConfig, RequestedLimits};
 use crate::protocol::action::ActionLimits as WireLimits;
+use crate::protocol::depth;
 use crate::protocol::params::json_type;
 use crate::protocol::{Parameters, SemVer, WhiskActionMetaData};
 
@@ -96,6 +97,7 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiE
             "the body is empty; expected a JSON object",
         ));
     }
+    too_deep(body)?;
     let mut de = serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
@@ -105,6 +107,18 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiE
             ApiError::malformed(&format!("{path}: {}", e.inner()))
         }
     })
+}
+
+/// 400 when `body` nests deeper than [`depth::MAX_DEPTH`]: what is stored
+/// from it (an action document, an activation message) must stay within
+/// what every later read can parse (see [`depth`]).
+fn too_deep(body: &[u8]) -> Result<(), ApiError> {
+    if depth::nests_deeper_than(body, depth::MAX_DEPTH) {
+        return Err(ApiError::malformed(&depth::too_deep_message(
+            depth::MAX_DEPTH,
+        )));
+    }
+    Ok(())
 }
 
 /// What a new `exec` runs as.
@@ -381,6 +395,7 @@ pub fn parse_payload(body: &[u8]) -> Result<Option<Map<String, Value>>, ApiError
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
+    too_deep(body)?;
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(map)) => Ok(Some(map)),
         Ok(Value::Null) => Ok(None),

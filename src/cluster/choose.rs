@@ -1,7 +1,7 @@
-//! The controller's invoker choice (DESIGN §6): **warm first**, then the
+//! The controller's invoker choice (docs/cluster.md#which-invoker): **warm first**, then the
 //! action's **home invoker** and the **coprime step walk** of OpenWhisk's
-//! `ShardingContainerPoolBalancer` (reference §5.5), over the invokers'
-//! etcd reports (reference §3.5, §5.3). Pure and synchronous: the caller
+//! `ShardingContainerPoolBalancer` (docs/openwhisk.md §5.5), over the invokers'
+//! etcd reports (docs/openwhisk.md §3.5, §5.3). Pure and synchronous: the caller
 //! hands in the reports it mirrors and gets back a decision.
 //!
 //! ```text
@@ -31,7 +31,7 @@
 //! 1. the first usable invoker of `warmed` not in `avoid`;
 //! 2. the first usable invoker of the walk not in `avoid` — for an action
 //!    without required tags the walk covers the untagged invokers first,
-//!    then the tagged ones (reference §5.3: untagged actions fall back to
+//!    then the tagged ones (docs/openwhisk.md §5.3: untagged actions fall back to
 //!    tagged invokers); with required tags, only invokers carrying them;
 //! 3. the first usable invoker of that walk even though it is in `avoid`
 //!    (it refused before, but it is all there is; its refusal is retried).
@@ -103,7 +103,7 @@ pub fn action_hash(invocation_namespace: &str, fqn_without_version: &str) -> i32
 }
 
 /// The home index and the step of the action's walk over `n` invokers
-/// (reference §5.5). The remainders are Euclidean, so the one negative hash
+/// (docs/openwhisk.md §5.5). The remainders are Euclidean, so the one negative hash
 /// (`i32::MIN`) still gives an index in `0..n`. `(0, 0)` when `n` is 0.
 pub fn home_and_step(
     invocation_namespace: &str,

@@ -1,5 +1,5 @@
 //! `wasmwhisk controller`: the REST API and the scheduler of a cluster
-//! (DESIGN §1, §6), against NATS (JetStream on) and etcd.
+//! (docs/architecture.md#modes, docs/cluster.md#scheduling), against NATS (JetStream on) and etcd.
 //!
 //! The same [`Controller`] as standalone mode, wired to the cluster's ports:
 //! - the REST API reads and writes the shared [`NatsStore`] (keys, actions,
@@ -167,7 +167,8 @@ pub async fn run(config: Config, data_dir: PathBuf, bind: std::net::IpAddr) -> R
         started,
     )
     .await?;
-    serve_until_signal(listener, api::router(state), async move {
+    let http = state.config.http.clone();
+    serve_until_signal(listener, api::router(state), &http, async move {
         tracing::info!("shutting down");
         controller.shutdown(grace).await;
         let _ = stop_tx.send(true);

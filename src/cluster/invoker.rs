@@ -1,4 +1,4 @@
-//! `wasmwhisk invoker --id N`: one invoker of a cluster (DESIGN §1),
+//! `wasmwhisk invoker --id N`: one invoker of a cluster (docs/architecture.md#modes),
 //! against NATS (JetStream on) and etcd.
 //!
 //! The same pool as standalone mode, wired to the cluster's ports:
@@ -116,13 +116,19 @@ pub async fn run(config: Config, data_dir: PathBuf, bind: std::net::IpAddr) -> R
         started,
     )
     .await?;
-    serve_until_signal(listener, crate::api::invoker_router(state), async move {
-        tracing::info!("shutting down: finishing in-flight activations");
-        pool.shutdown(grace).await;
-        let _ = stop_tx.send(true);
-        if let Err(e) = etcd.shutdown().await {
-            tracing::warn!(error = %e, "revoking the lease failed (it expires by itself)");
-        }
-    })
+    let http = config.http.clone();
+    serve_until_signal(
+        listener,
+        crate::api::invoker_router(state),
+        &http,
+        async move {
+            tracing::info!("shutting down: finishing in-flight activations");
+            pool.shutdown(grace).await;
+            let _ = stop_tx.send(true);
+            if let Err(e) = etcd.shutdown().await {
+                tracing::warn!(error = %e, "revoking the lease failed (it expires by itself)");
+            }
+        },
+    )
     .await
 }

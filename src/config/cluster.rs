@@ -1,7 +1,7 @@
 //! `[invoker]`, `[nats]` and `[etcd]`: who this process is and where the
 //! cluster's transport and state live. Names follow OpenWhisk where it has
 //! one (`whisk.invoker.resource.tags`, `whisk.invoker.dedicated.namespaces`,
-//! `whisk.etcd.lease.timeout`, `whisk.cluster.name`); the flags of DESIGN §1
+//! `whisk.etcd.lease.timeout`, `whisk.cluster.name`); the flags of docs/architecture.md#modes
 //! (`--id`, `--port`, `--data-dir`, `--nats`, `--etcd`) set the same fields.
 
 use std::path::PathBuf;

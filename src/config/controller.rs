@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::units;
+use super::units::{self, ByteSize};
 use super::{ConfigError, invalid};
 
 /// `[controller]`: per-action queues and invokes.
@@ -34,6 +34,13 @@ pub struct ControllerConfig {
     /// Activations one action's queue holds; beyond, invokes answer 429.
     /// Default `10000`.
     pub queue_max_size: usize,
+    /// Memory the activations queued by all namespaces together may hold
+    /// (their parameters, waiting or running); beyond, invokes answer 429.
+    /// Default `"512 MB"`.
+    pub queue_max_bytes: ByteSize,
+    /// Memory the activations queued by one invocation namespace may hold;
+    /// beyond, that namespace's invokes answer 429. Default `"128 MB"`.
+    pub queue_max_bytes_per_namespace: ByteSize,
     /// An activation queued longer than this is *stale* and asks for more
     /// sandboxes. Default `"100 ms"`.
     #[serde(with = "units::duration")]
@@ -56,6 +63,8 @@ impl Default for ControllerConfig {
             max_wait_for_blocking: Duration::from_secs(60),
             queue_max_retention: Duration::from_secs(60),
             queue_max_size: 10_000,
+            queue_max_bytes: ByteSize::mb(512),
+            queue_max_bytes_per_namespace: ByteSize::mb(128),
             stale_threshold: Duration::from_millis(100),
             check_interval: Duration::from_millis(100),
             concurrent_invocations: 30,
@@ -90,6 +99,17 @@ impl ControllerConfig {
                 return Err(invalid(key, "expected at least 1".to_string()));
             }
         }
+        for (key, value) in [
+            ("controller.queue-max-bytes", self.queue_max_bytes),
+            (
+                "controller.queue-max-bytes-per-namespace",
+                self.queue_max_bytes_per_namespace,
+            ),
+        ] {
+            if value.as_bytes() == 0 {
+                return Err(invalid(key, "expected a positive size".to_string()));
+            }
+        }
         Ok(())
     }
 }
@@ -98,12 +118,17 @@ impl ControllerConfig {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct StoreConfig {
-    /// Activation records kept; the oldest beyond are deleted. Default
-    /// `100000`.
+    /// Activation records kept per namespace; a namespace's oldest beyond
+    /// are deleted (another namespace's traffic never deletes its records).
+    /// Default `100000`.
     pub max_activations: u64,
     /// Activation records older than this are deleted. Default `"7 days"`.
     #[serde(with = "units::duration")]
     pub max_activation_age: Duration,
+    /// The size of all activation records together (their stored JSON);
+    /// beyond, the oldest records of the namespaces using the most are
+    /// deleted until the records fit in 90% of it. Default `"1 GB"`.
+    pub max_bytes: ByteSize,
 }
 
 impl Default for StoreConfig {
@@ -111,17 +136,24 @@ impl Default for StoreConfig {
         StoreConfig {
             max_activations: 100_000,
             max_activation_age: Duration::from_secs(7 * 24 * 3600),
+            max_bytes: ByteSize::gb(1),
         }
     }
 }
 
 impl StoreConfig {
-    /// Both bounds are positive.
+    /// Every bound is positive.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.max_activations == 0 {
             return Err(invalid(
                 "store.max-activations",
                 "expected at least 1".to_string(),
+            ));
+        }
+        if self.max_bytes.as_bytes() == 0 {
+            return Err(invalid(
+                "store.max-bytes",
+                "expected a positive size".to_string(),
             ));
         }
         if self.max_activation_age.is_zero() {

@@ -1,4 +1,4 @@
-//! `[docker]`: the Docker fallback backend (reference §6, DESIGN §3).
+//! `[docker]`: the Docker fallback backend (docs/openwhisk.md §6, docs/docker.md).
 //!
 //! Actions whose kind has no Wasm runtime but an image (`blackbox`, and the
 //! kinds of `[runtimes.images]`) run in Docker containers through OpenWhisk's

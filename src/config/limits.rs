@@ -1,7 +1,7 @@
 //! `[limits]`: the ranges and defaults of an action's limits, with
 //! OpenWhisk's names (`whisk.memory`, `whisk.time-limit`, `whisk.log-limit`,
 //! `whisk.concurrency-limit`, each `{min, max, std}`; `whisk.exec-size-limit`;
-//! `whisk.activation.payload`) and defaults (reference §7), and the check an
+//! `whisk.activation.payload`) and defaults (docs/openwhisk.md §7), and the check an
 //! action's requested `limits` object goes through.
 
 use std::time::Duration;

@@ -21,7 +21,7 @@ use super::{Config, ConfigError, Origin, PrewarmContainerCreationConfig};
 /// Prefix of every environment variable wasmwhisk reads.
 pub const ENV_PREFIX: &str = "WASMWHISK_";
 
-/// The common flags of DESIGN §1; `None` when not given. Flags win over the
+/// The common flags of docs/architecture.md#modes; `None` when not given. Flags win over the
 /// file and the environment.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Flags {
@@ -53,7 +53,7 @@ enum Kind {
     Inline,
 }
 
-/// The variables of the common flags (DESIGN §1): name after the prefix, key, kind.
+/// The variables of the common flags (docs/architecture.md#modes): name after the prefix, key, kind.
 const COMMON: &[(&str, &str, Kind)] = &[
     ("DATA_DIR", "invoker.data-dir", Kind::Str),
     ("PORT", "invoker.port", Kind::Int),

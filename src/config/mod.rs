@@ -26,7 +26,7 @@
 //!    `WASMWHISK_CONTAINER_PROXY_TIMEOUTS__PAUSE_GRACE` sets
 //!    `[container-proxy.timeouts] pause-grace`. Lists are comma-separated
 //!    (`WASMWHISK_INVOKER__TAGS=gpu,edge`); `stemCells` takes a TOML inline
-//!    array. Then the variables of the common flags (DESIGN §1):
+//!    array. Then the variables of the common flags (docs/architecture.md#modes):
 //!    `WASMWHISK_DATA_DIR`, `WASMWHISK_PORT`, `WASMWHISK_NATS`,
 //!    `WASMWHISK_ETCD` (comma-separated), `WASMWHISK_ID`;
 //! 4. the flags `--data-dir`, `--port`, `--nats`, `--etcd`, `--id` ([`Flags`]).
@@ -43,6 +43,7 @@ mod cluster;
 mod controller;
 mod docker;
 mod engine;
+mod http;
 mod limits;
 mod load;
 mod pool;
@@ -61,6 +62,7 @@ pub use cluster::{EtcdConfig, InvokerConfig, MAX_INSTANCE, NatsConfig};
 pub use controller::{ControllerConfig, StoreConfig};
 pub use docker::DockerConfig;
 pub use engine::EngineSectionConfig;
+pub use http::HttpConfig;
 pub use limits::{
     ConcurrencyLimitConfig, LimitError, LimitsConfig, LogLimitConfig, MemoryLimitConfig,
     PayloadConfig, RequestedLimits, TimeLimitConfig,
@@ -104,6 +106,8 @@ pub struct Config {
     pub store: StoreConfig,
     /// `[docker]`: the Docker fallback for image kinds.
     pub docker: DockerConfig,
+    /// `[http]`: timeouts and the connection cap of the HTTP servers.
+    pub http: HttpConfig,
 }
 
 impl Config {
@@ -119,6 +123,7 @@ impl Config {
         self.controller.validate()?;
         self.store.validate()?;
         self.docker.validate()?;
+        self.http.validate()?;
         self.runtimes.validate()
     }
 

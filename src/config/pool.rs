@@ -2,7 +2,7 @@
 //! `whisk.container-pool` (`ContainerPoolConfig`) and
 //! `whisk.container-proxy.timeouts` (`ContainerProxyTimeoutConfig`), key for
 //! key, with their defaults and the checks OpenWhisk makes on them
-//! (reference §8.1, §2.2), plus the CPU share arithmetic of §1.3.
+//! (docs/openwhisk.md §8.1, §2.2), plus the CPU share arithmetic of §1.3.
 
 use std::time::Duration;
 
@@ -152,7 +152,7 @@ impl ContainerPoolConfig {
         (self.user_memory.as_bytes() / memory.as_bytes().max(1)).max(1)
     }
 
-    /// Docker `--cpu-shares` of a sandbox of `memory` (reference §1.3):
+    /// Docker `--cpu-shares` of a sandbox of `memory` (docs/openwhisk.md §1.3):
     /// `max(1024 / (user-memory / memory), 2)`, both divisions integer.
     ///
     /// With 1024 MB of user memory a 256 MB sandbox gets 1024 / 4 = 256; with
@@ -166,7 +166,7 @@ impl ContainerPoolConfig {
         (TOTAL_SHARE / self.slots(memory)).max(MIN_CPU_SHARE)
     }
 
-    /// Docker `--cpus` of a sandbox of `memory` (reference §1.3), only when
+    /// Docker `--cpus` of a sandbox of `memory` (docs/openwhisk.md §1.3), only when
     /// `user-cpus` is set: `user-cpus / (user-memory / memory)` (integer
     /// division inside), rounded to 5 decimals, at least 0.01.
     ///
@@ -186,7 +186,7 @@ impl ContainerPoolConfig {
     }
 }
 
-/// `[container-proxy.timeouts]`: how long an idle sandbox lives (reference
+/// `[container-proxy.timeouts]`: how long an idle sandbox lives (docs/openwhisk.md
 /// §2.2). Effective idle life of a warm sandbox: `pause-grace` pulling, then
 /// `idle-container` paused, then possibly `keeping-duration`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,12 +1,12 @@
 //! `[runtimes]`: the part of OpenWhisk's runtimes manifest (`runtimes.json`,
-//! reference §8.2) that an invoker acts on — each kind's `stemCells`.
+//! docs/openwhisk.md §8.2) that an invoker acts on — each kind's `stemCells`.
 //!
 //! The keys inside a stem cell keep the manifest's camelCase (`initialCount`,
 //! `minCount`, …) so a block can be copied from a `runtimes.json`; the
 //! constraints are `ExecManifest`'s: `initialCount > 0`, `minCount ≥ 0`,
 //! `maxCount > 0`, `minCount ≤ maxCount`, `threshold > 0`,
 //! `1 ≤ increment ≤ maxCount`. Unlike OpenWhisk's FPC invoker, wasmwhisk
-//! honours `reactive` (DESIGN §4).
+//! honours `reactive` (docs/pool.md#stem-cells).
 //!
 //! ```toml
 //! [runtimes.js]

@@ -1,5 +1,5 @@
 //! How many sandboxes an action's queue asks for: OpenWhisk's
-//! `SchedulingDecisionMaker` (reference §5.2) for a queue that is running,
+//! `SchedulingDecisionMaker` (docs/openwhisk.md §5.2) for a queue that is running,
 //! as a pure function of one snapshot of the queue.
 //!
 //! Left out, because standalone mode has one invoker and no etcd throttle

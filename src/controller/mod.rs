@@ -28,7 +28,7 @@
 //! A refused creation whose error OpenWhisk reschedules
 //! (`ResourceNotEnoughError`, …) is sent again after `2^n × 100 ms`, at most
 //! five times, keeping its creation id, to another invoker where one can
-//! take it (reference §5.4); then the queue's next decision tries afresh
+//! take it (docs/openwhisk.md §5.4); then the queue's next decision tries afresh
 //! while activations wait. A creation not answered within
 //! `creation-timeout` (20 s, OpenWhisk's `in-progress-job-retention`) counts
 //! as refused with `TimeoutError` (its invoker may have died).
@@ -127,6 +127,10 @@ pub enum InvokeError {
         /// `queue-max-size`.
         allowed: usize,
     },
+    /// The activations queued by the namespace, or by everyone, hold as
+    /// much memory as they may (HTTP 429).
+    #[error("{0}")]
+    QueueFull(#[from] crate::pool::queue_bytes::QueueFull),
     /// The system cannot take it (HTTP 503).
     #[error("{0}")]
     Unavailable(String),
@@ -195,7 +199,10 @@ pub struct ControllerPorts {
     pub scheduler: SchedulerInstanceId,
     /// Whether blocking invokes learn of completions from the completion
     /// messages on `bus` (a cluster) rather than from `records` (one
-    /// process, where the pool stores through it).
+    /// process, where the pool stores through it). It also says what
+    /// `cluster` is: the pool's own map, where a sandbox's key is written
+    /// before its creation's ack (one process), or a mirror of etcd that
+    /// may lag the acks (a cluster; see `Inner::acked_settle`).
     pub completions_from_acks: bool,
 }
 
@@ -216,7 +223,7 @@ struct Creation {
 }
 
 /// How long a successful creation counts as coming when its sandbox's key
-/// has not been seen.
+/// has not been seen, in a cluster (see [`Inner::acked_settle`]).
 const ACKED_SETTLE: Duration = Duration::from_secs(1);
 
 /// One action's queue as the scheduler sees it.
@@ -365,6 +372,8 @@ impl Controller {
             request.blocking,
         );
         msg.init_args = request.init_args;
+        // Checked before the journal: a refused invoke leaves no trace.
+        inner.queues.admit(&key, &msg)?;
         let id = msg.activation_id.clone();
         let result = request
             .blocking
@@ -658,9 +667,10 @@ impl Inner {
                 let existing = self.cluster.count_with_prefix(&queue.existing_prefix);
                 // A created sandbox whose key is seen, or long enough
                 // answered, no longer counts as coming.
+                let settle = self.acked_settle();
                 queue.in_progress.retain(|_, c| {
                     c.acked
-                        .is_none_or(|(at, seen)| existing <= seen && at.elapsed() < ACKED_SETTLE)
+                        .is_none_or(|(at, seen)| existing <= seen && at.elapsed() < settle)
                 });
                 for (cid, creation) in &queue.in_progress {
                     if creation.acked.is_none()
@@ -755,13 +765,37 @@ impl Inner {
         }
     }
 
+    /// How long a successful creation still counts as coming while no new
+    /// key of its action is seen.
+    ///
+    /// In one process, none: the live view is the pool's own map, and the
+    /// pool writes a sandbox's key before it acks its creation, so at the
+    /// ack the count already holds the sandbox — or no longer does, when an
+    /// activation retired it first (a throw, a trap, a timeout). Counting it
+    /// as coming for longer stalled the action's next activation by the
+    /// settle after every such failure (issue 20, defect 6). In a cluster
+    /// the view is a mirror of etcd, which may see the key after the ack
+    /// arrives over NATS: [`ACKED_SETTLE`].
+    fn acked_settle(&self) -> Duration {
+        if self.completions_from_acks {
+            ACKED_SETTLE
+        } else {
+            Duration::ZERO
+        }
+    }
+
     /// A creation was answered (by invoker `from`, when known).
     async fn acked(self: &Arc<Self>, ack: ContainerCreationAckMessage, from: Option<u32>) {
         let Some(error) = ack.error else {
+            let settled_at_once = self.acked_settle().is_zero();
             let answered = {
                 let mut state = lock(&self.state);
                 match state.creations.remove(&ack.creation_id) {
                     Some(key) => state.queues.get_mut(&key).and_then(|q| {
+                        if settled_at_once {
+                            // Its sandbox, if still alive, is in the count.
+                            return q.in_progress.remove(&ack.creation_id).map(|c| c.msg);
+                        }
                         let seen = self.cluster.count_with_prefix(&q.existing_prefix);
                         q.in_progress.get_mut(&ack.creation_id).map(|creation| {
                             creation.acked = Some((Instant::now(), seen));

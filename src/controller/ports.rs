@@ -11,6 +11,7 @@ use std::time::Duration;
 use crate::pool::invoker::PoolHandle;
 use crate::pool::ports::ExecutableAction;
 use crate::pool::queue::{DeliveryId, LocalQueue, QueueError};
+use crate::pool::queue_bytes::{QueueFull, value_footprint};
 use crate::pool::slot::WarmKey;
 use crate::protocol::{
     ActivationMessage, ContainerCreationError, ContainerCreationMessage, ContainerDeletionMessage,
@@ -45,6 +46,13 @@ pub trait Queues: Send + Sync {
     /// Queues `msg` for `key`; returns once it is accepted (durable, in a
     /// cluster).
     async fn push(&self, key: &WarmKey, msg: &ActivationMessage) -> Result<(), QueueError>;
+
+    /// Whether `msg` may be queued for `key` now: the memory its queue
+    /// would hold stays within the byte limits (in-memory queues; a
+    /// JetStream queue holds nothing here and admits everything).
+    fn admit(&self, _key: &WarmKey, _msg: &ActivationMessage) -> Result<(), QueueFull> {
+        Ok(())
+    }
 
     /// Activations of `key` waiting (for the 429 limit). May be as of the
     /// last decision round.
@@ -120,11 +128,22 @@ pub trait Dispatch: Send + Sync {
     async fn shutdown(&self, grace: Duration);
 }
 
+/// The memory a queued activation message holds, about: the message and
+/// its parameters.
+pub fn message_bytes(msg: &ActivationMessage) -> usize {
+    std::mem::size_of::<ActivationMessage>()
+        .saturating_add(msg.content.as_ref().map_or(0, value_footprint))
+}
+
 #[async_trait::async_trait]
 impl Queues for LocalQueue<ActivationMessage> {
     async fn push(&self, key: &WarmKey, msg: &ActivationMessage) -> Result<(), QueueError> {
-        LocalQueue::push(self, key, msg.clone());
+        LocalQueue::push_sized(self, key, msg.clone(), message_bytes(msg));
         Ok(())
+    }
+
+    fn admit(&self, key: &WarmKey, msg: &ActivationMessage) -> Result<(), QueueFull> {
+        LocalQueue::admit(self, key, message_bytes(msg))
     }
 
     fn waiting(&self, key: &WarmKey) -> usize {
@@ -169,7 +188,8 @@ impl Queues for LocalQueue<ActivationMessage> {
 
     async fn give_back(&self, key: &WarmKey, taken: Vec<Taken>) {
         for t in taken {
-            LocalQueue::push(self, key, t.message);
+            let bytes = message_bytes(&t.message);
+            LocalQueue::push_sized(self, key, t.message, bytes);
         }
     }
 

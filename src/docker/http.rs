@@ -2,7 +2,7 @@
 //! the answer read up to the payload limit, all within the action's time
 //! limit.
 //!
-//! Like OpenWhisk (reference §6) connections are not reused: each call opens
+//! Like OpenWhisk (docs/openwhisk.md §6) connections are not reused: each call opens
 //! its own (a few tens of microseconds on the bridge, next to the
 //! milliseconds a `/run` takes), so a paused or replaced container never
 //! leaves a stale pooled connection behind, whatever keep-alive the proxy

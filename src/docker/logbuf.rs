@@ -4,19 +4,21 @@
 //! --follow --timestamps` here; at the end of `/init` or `/run` the
 //! container takes the lines of that activation: on each stream, every line
 //! up to that stream's sentinel `XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX`
-//! (reference §6.4). Lines of a stream past its sentinel stay for the next
+//! (docs/openwhisk.md §6.4). Lines of a stream past its sentinel stay for the next
 //! activation. Lines come in the order Docker stored them, which is the
 //! order they were written, so both streams stay interleaved as written.
 //!
-//! Memory is bounded: past `cap` bytes waiting, new lines are dropped (the
-//! activation's logs then end with the truncation notice), but sentinels
-//! are always kept.
+//! Memory is bounded: past `cap` bytes or [`MAX_LOG_LINES`] lines waiting,
+//! new lines are dropped (the activation's logs then end with the
+//! truncation notice), but sentinels are always kept. Bytes are counted as
+//! the Wasm sandboxes count them ([`stored_line_bytes`]): what a line takes
+//! once stored, its 39-byte prefix included, so short lines cannot amplify
+//! the limit.
 
 use std::collections::VecDeque;
 use std::time::SystemTime;
 
-use crate::sandbox::logs::{LogStream, format_line};
-use crate::sandbox::messages;
+use crate::sandbox::logs::{LogCut, LogStream, MAX_LOG_LINES, format_line, stored_line_bytes};
 
 /// The line the action proxy writes on stdout and stderr after each
 /// activation (OpenWhisk's `Container.ACTIVATION_LOG_SENTINEL`).
@@ -38,8 +40,9 @@ struct Entry {
 
 /// Lines waiting to be collected.
 ///
-/// Invariant: `bytes` is the sum of `text.len() + 1` over the non-sentinel
-/// entries; it stays ≤ `cap` except by the one line that crossed it;
+/// Invariant: `bytes` is the sum of `stored_line_bytes(text.len())` and
+/// `lines` the count of the non-sentinel entries; `bytes` stays ≤ `cap`
+/// except by the one line that crossed it, `lines` ≤ [`MAX_LOG_LINES`];
 /// `partial[i]` holds the start of stream `i`'s current line (Docker cuts
 /// lines past 16 KiB into several frames), at most `cap + 1` bytes.
 #[derive(Debug)]
@@ -47,8 +50,10 @@ pub(crate) struct LogBuffer {
     entries: VecDeque<Entry>,
     partial: [Option<(SystemTime, Vec<u8>)>; 2],
     bytes: usize,
+    lines: usize,
     cap: usize,
-    dropped: bool,
+    /// Set when a line was dropped for lack of room, and by which bound.
+    dropped: Option<LogCut>,
     ended: bool,
     /// Per stream, sentinels of activations already taken without them
     /// (they came too late): when one arrives, it and the lines before it
@@ -72,8 +77,9 @@ impl LogBuffer {
             entries: VecDeque::new(),
             partial: [None, None],
             bytes: 0,
+            lines: 0,
             cap,
-            dropped: false,
+            dropped: None,
             ended: false,
             owed: [0, 0],
         }
@@ -126,24 +132,30 @@ impl LogBuffer {
         let i = index(stream);
         if sentinel && self.owed[i] > 0 {
             self.owed[i] -= 1;
-            let mut freed = 0;
+            let (mut freed, mut freed_lines) = (0, 0);
             self.entries.retain(|e| {
                 let late = e.stream == stream;
                 if late && !e.sentinel {
-                    freed += e.text.len() + 1;
+                    freed += stored_line_bytes(e.text.len());
+                    freed_lines += 1;
                 }
                 !late
             });
             self.bytes = self.bytes.saturating_sub(freed);
+            self.lines = self.lines.saturating_sub(freed_lines);
             return;
         }
         if !sentinel {
-            let cost = text.len() + 1;
-            if self.bytes >= self.cap {
-                self.dropped = true;
+            if self.lines >= MAX_LOG_LINES {
+                self.dropped.get_or_insert(LogCut::Lines);
                 return;
             }
-            self.bytes += cost;
+            if self.bytes >= self.cap {
+                self.dropped.get_or_insert(LogCut::Bytes);
+                return;
+            }
+            self.bytes += stored_line_bytes(text.len());
+            self.lines += 1;
         }
         self.entries.push_back(Entry {
             stream,
@@ -164,14 +176,15 @@ impl LogBuffer {
 
     /// Takes one activation's lines: on each stream, every line up to its
     /// first sentinel (all of it when there is none), formatted as
-    /// OpenWhisk's records and capped at `limit` bytes with the truncation
-    /// notice. Sentinels are dropped; a limit of 0 returns nothing.
+    /// OpenWhisk's records and capped at `limit` bytes of stored lines and
+    /// [`MAX_LOG_LINES`] lines, with the truncation notice. Sentinels are
+    /// dropped; a limit of 0 returns nothing.
     pub(crate) fn take(&mut self, limit: usize) -> Vec<String> {
         let mut done = [false; 2];
         let mut rest = VecDeque::new();
         let mut lines = Vec::new();
         let mut used = 0usize;
-        let mut truncated = false;
+        let mut cut = None;
         for entry in std::mem::take(&mut self.entries) {
             let i = index(entry.stream);
             if done[i] {
@@ -182,17 +195,24 @@ impl LogBuffer {
                 done[i] = true;
                 continue;
             }
-            let cost = entry.text.len() + 1;
-            self.bytes = self.bytes.saturating_sub(cost);
-            if truncated || limit == 0 {
+            self.bytes = self
+                .bytes
+                .saturating_sub(stored_line_bytes(entry.text.len()));
+            self.lines = self.lines.saturating_sub(1);
+            if cut.is_some() || limit == 0 {
                 continue;
             }
-            if used + cost > limit {
-                truncated = true;
+            if lines.len() >= MAX_LOG_LINES {
+                cut = Some(LogCut::Lines);
                 continue;
             }
-            used += cost;
-            lines.push(format_line(entry.at, entry.stream, &entry.text));
+            let line = format_line(entry.at, entry.stream, &entry.text);
+            if used + line.len() > limit {
+                cut = Some(LogCut::Bytes);
+                continue;
+            }
+            used += line.len();
+            lines.push(line);
         }
         self.entries = rest;
         for (i, seen) in done.iter().enumerate() {
@@ -200,14 +220,16 @@ impl LogBuffer {
                 *owed += 1;
             }
         }
-        if limit > 0 && (truncated || std::mem::take(&mut self.dropped)) {
+        let dropped = self.dropped.take();
+        if limit > 0
+            && let Some(cut) = cut.or(dropped)
+        {
             lines.push(format_line(
                 SystemTime::now(),
                 LogStream::Stderr,
-                &messages::truncated_logs(limit),
+                &cut.notice(limit),
             ));
         }
-        self.dropped = false;
         lines
     }
 }

@@ -73,12 +73,12 @@ fn a_frame_without_a_timestamp_gets_the_arrival_time() {
 
 #[test]
 fn split_frames_join_into_one_line_and_crlf_is_trimmed() {
-    let mut buf = LogBuffer::new(100);
+    let mut buf = LogBuffer::new(200);
     buf.push_frame(LogStream::Stderr, &frame("first half "), now());
     buf.push_frame(LogStream::Stdout, &frame("other\r\n"), now());
     buf.push_frame(LogStream::Stderr, &frame("second half\n"), now());
     assert_eq!(
-        texts(&buf.take(100)),
+        texts(&buf.take(200)),
         ["stdout: other", "stderr: first half second half"]
     );
 }
@@ -90,20 +90,22 @@ fn logs_past_the_limit_end_with_one_notice() {
         buf.push_frame(LogStream::Stdout, &frame("12345\n"), now());
     }
     buf.push_frame(LogStream::Stdout, &frame(&format!("{SENTINEL}\n")), now());
-    let lines = buf.take(13);
+    // Each stored line is 44 bytes (`<time padded to 30> stdout: 12345`).
+    let lines = buf.take(100);
     assert_eq!(
         texts(&lines),
         [
             "stdout: 12345",
             "stdout: 12345",
-            "stderr: Logs were truncated because the total bytes size exceeds the limit of 13 bytes."
+            "stderr: Logs were truncated because the total bytes size exceeds the limit of 100 bytes."
         ]
     );
 }
 
 #[test]
 fn the_buffer_drops_lines_past_its_cap_but_keeps_sentinels() {
-    let mut buf = LogBuffer::new(12);
+    // Room for two waiting lines of 45 stored bytes.
+    let mut buf = LogBuffer::new(50);
     for i in 0..1000 {
         buf.push_frame(LogStream::Stdout, &frame(&format!("line {i}\n")), now());
     }
@@ -156,4 +158,42 @@ fn a_sentinel_that_comes_after_its_activation_was_taken_takes_its_lines_with_it(
     buf.push_frame(LogStream::Stderr, &frame(&format!("{SENTINEL}\n")), now());
     assert!(buf.sentinels_seen());
     assert_eq!(texts(&buf.take(1 << 20)), ["stdout: second"]);
+}
+
+#[test]
+fn empty_lines_are_charged_what_they_take_stored() {
+    let limit = 10_000;
+    let mut buf = LogBuffer::new(limit);
+    for _ in 0..10_000 {
+        buf.push_frame(LogStream::Stdout, &frame("\n"), now());
+    }
+    buf.push_frame(LogStream::Stdout, &frame(&format!("{SENTINEL}\n")), now());
+    buf.push_frame(LogStream::Stderr, &frame(&format!("{SENTINEL}\n")), now());
+    let lines = buf.take(limit);
+    let (notice, kept) = lines.split_last().expect("lines");
+    let stored: usize = kept.iter().map(String::len).sum();
+    assert!(stored <= limit, "{stored} bytes stored past {limit}");
+    assert_eq!(kept.len(), limit / stored_line_bytes(0));
+    assert!(notice.ends_with(&format!("exceeds the limit of {limit} bytes.")));
+}
+
+#[test]
+fn lines_past_the_line_cap_are_dropped_with_one_notice() {
+    let mut buf = LogBuffer::new(usize::MAX);
+    for _ in 0..MAX_LOG_LINES + 10 {
+        buf.push_frame(LogStream::Stdout, b"x\n", now());
+    }
+    buf.push_frame(LogStream::Stdout, &frame(&format!("{SENTINEL}\n")), now());
+    buf.push_frame(LogStream::Stderr, &frame(&format!("{SENTINEL}\n")), now());
+    let lines = buf.take(usize::MAX);
+    assert_eq!(lines.len(), MAX_LOG_LINES + 1);
+    assert_eq!(
+        texts(&lines).last().copied(),
+        Some(
+            "stderr: Logs were truncated because the number of lines exceeds the limit of 100000 lines."
+        )
+    );
+    // The count is back once taken.
+    buf.push_frame(LogStream::Stdout, &frame("again\n"), now());
+    assert_eq!(texts(&buf.take(1 << 20)), ["stdout: again"]);
 }

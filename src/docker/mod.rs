@@ -1,6 +1,6 @@
 //! The Docker backend: actions that are not Wasm (blackbox images, kinds
 //! mapped to an image) run in real Docker containers, driven with
-//! OpenWhisk's action container protocol (reference §6).
+//! OpenWhisk's action container protocol (docs/openwhisk.md §6).
 //!
 //! ```text
 //!   Docker::create(spec)        docker create + start, bridge IP known,

@@ -1,5 +1,5 @@
 //! OpenWhisk's action container protocol as pure functions: the bodies of
-//! `/init` and `/run`, and how their answers are classified (reference §6.1,
+//! `/init` and `/run`, and how their answers are classified (docs/openwhisk.md §6.1,
 //! §6.2, `ActivationResponse.processInitResponseContent` and
 //! `processRunResponseContent`). No I/O here, so every rule has a unit test.
 
@@ -8,6 +8,7 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::{Map, Value, json};
 
 use crate::action::{ActivationContext, InitArgs};
+use crate::protocol::depth;
 use crate::sandbox::outcome::floor_char_boundary;
 use crate::sandbox::{ActivationResponse, ResponseStatus, messages};
 
@@ -158,6 +159,11 @@ pub(crate) fn classify_run(reply: &Reply, max_bytes: usize) -> RunVerdict {
     }
     if reply.status == 200 {
         return RunVerdict::Response(ActivationResponse::from_run_result(&reply.body, max_bytes));
+    }
+    if depth::nests_deeper_than(reply.body.as_bytes(), depth::MAX_DEPTH) {
+        return RunVerdict::Response(ActivationResponse::developer_error(
+            messages::too_deep_response(depth::MAX_DEPTH),
+        ));
     }
     let invalid =
         || ActivationResponse::developer_error(messages::invalid_run_response(&reply.body));

@@ -15,6 +15,12 @@
 //! again. The checksum guards against damage (it runs at ≈ 10 GB/s, where
 //! BLAKE3 ran at 1.6 GB/s here); collisions between different *codes* are
 //! guarded by the key, which is a BLAKE3 digest.
+//!
+//! Only a *damaged* entry is deleted ([`EntryError::Damaged`]). A read that
+//! fails for another reason — the process out of file descriptors or
+//! memory, a permission — says nothing about the artifact, which is likely
+//! good and may be in use by another process: the entry is left alone and
+//! the component compiled as if it were missing ([`EntryError::Unreadable`]).
 
 use std::fs;
 use std::hash::{Hash, Hasher};
@@ -112,50 +118,66 @@ impl CompileCache {
         artifact.exists() && sum.exists()
     }
 
-    /// Loads the component for `key` if a verified artifact exists.
+    /// Loads the component for `key` if a verified artifact exists. A
+    /// damaged entry is deleted; one that cannot be read is left alone.
     pub fn load(&self, engine: &wasmtime::Engine, key: &CacheKey) -> Option<Component> {
         let (artifact, sum) = self.paths(key);
-        match self.verify(&artifact, &sum) {
-            Ok(true) => {}
-            Ok(false) => return None,
-            Err(error) => {
-                tracing::warn!(path = %artifact.display(), %error, "discarding a bad compile cache entry");
-                let _ = fs::remove_file(&artifact);
-                let _ = fs::remove_file(&sum);
-                return None;
+        let loaded = self.verify(&artifact, &sum).and_then(|found| {
+            if !found {
+                return Ok(None);
             }
-        }
-        // SAFETY: the file is one we wrote (checked against its digest just
-        // above) with an engine of the same compatibility hash (in the key).
-        match unsafe { Component::deserialize_file(engine, &artifact) } {
-            Ok(component) => Some(component),
-            Err(error) => {
-                tracing::warn!(path = %artifact.display(), %error, "discarding an incompatible compile cache entry");
+            // SAFETY: the file is one we wrote (checked against its digest
+            // just above) with an engine of the same compatibility hash (in
+            // the key).
+            unsafe { Component::deserialize_file(engine, &artifact) }
+                .map(Some)
+                .map_err(EntryError::from_deserialize)
+        });
+        match loaded {
+            Ok(component) => component,
+            Err(EntryError::Damaged(why)) => {
+                tracing::warn!(path = %artifact.display(), why, "discarding a damaged compile cache entry");
                 let _ = fs::remove_file(&artifact);
                 let _ = fs::remove_file(&sum);
+                None
+            }
+            Err(EntryError::Unreadable(error)) => {
+                tracing::warn!(path = %artifact.display(), error = format!("{error:#}"), "a compile cache entry cannot be read; compiling without it");
                 None
             }
         }
     }
 
-    /// `Ok(false)` when there is no entry; `Err` when there is a bad one.
-    fn verify(&self, artifact: &Path, sum: &Path) -> Result<bool> {
+    /// `Ok(false)` when there is no entry, `Ok(true)` when it is whole.
+    fn verify(&self, artifact: &Path, sum: &Path) -> Result<bool, EntryError> {
         let expected = match fs::read_to_string(sum) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                if artifact.exists() {
-                    anyhow::bail!("artifact without a checksum");
-                }
-                return Ok(false);
+                return match fs::symlink_metadata(artifact) {
+                    Ok(_) => Err(EntryError::Damaged("artifact without a checksum")),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+                    Err(e) => Err(EntryError::unreadable(e, "looking for the artifact")),
+                };
             }
-            Err(e) => return Err(e).context("reading the checksum"),
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                return Err(EntryError::Damaged("checksum not text"));
+            }
+            Err(e) => return Err(EntryError::unreadable(e, "reading the checksum")),
         };
-        let file = fs::File::open(artifact).context("opening the artifact")?;
+        let file = match fs::File::open(artifact) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(EntryError::Damaged("checksum without an artifact"));
+            }
+            Err(e) => return Err(EntryError::unreadable(e, "opening the artifact")),
+        };
         // SAFETY: the mapping is read-only and only hashed; a concurrent
         // writer would only make the digest mismatch.
-        let map = unsafe { memmap2::Mmap::map(&file) }.context("mapping the artifact")?;
-        let actual = checksum(&map);
-        anyhow::ensure!(expected.trim() == actual, "checksum mismatch");
+        let map = unsafe { memmap2::Mmap::map(&file) }
+            .map_err(|e| EntryError::unreadable(e, "mapping the artifact"))?;
+        if expected.trim() != checksum(&map) {
+            return Err(EntryError::Damaged("checksum mismatch"));
+        }
         Ok(true)
     }
 
@@ -186,6 +208,44 @@ impl CompileCache {
     }
 }
 
+/// Why a cache entry was not used.
+#[derive(Debug, thiserror::Error)]
+enum EntryError {
+    /// The entry is damaged — truncated, corrupted, half of a pair, or not
+    /// a component this engine can load: it is deleted and rebuilt.
+    #[error("damaged: {0}")]
+    Damaged(&'static str),
+    /// The entry could not be read (out of file descriptors or memory, a
+    /// permission): nothing is known against it, so it is kept.
+    #[error("unreadable: {0:#}")]
+    Unreadable(anyhow::Error),
+}
+
+impl EntryError {
+    fn unreadable(error: std::io::Error, doing: &'static str) -> EntryError {
+        EntryError::Unreadable(anyhow::Error::new(error).context(doing))
+    }
+
+    /// Classifies a failed `Component::deserialize_file` of an artifact
+    /// whose checksum matched: an operating-system error (opening or
+    /// mapping the file) leaves it unreadable; anything else means Wasmtime
+    /// refused its content.
+    fn from_deserialize(error: wasmtime::Error) -> EntryError {
+        let os_error = error
+            .chain()
+            .any(|cause| cause.is::<std::io::Error>() || cause.to_string().contains("(os error "));
+        if os_error {
+            EntryError::Unreadable(anyhow::Error::from(error))
+        } else {
+            tracing::debug!(
+                error = format!("{error:#}"),
+                "wasmtime refused a compile cache entry"
+            );
+            EntryError::Damaged("not loadable by this engine")
+        }
+    }
+}
+
 /// The sidecar's content for `bytes`: length and XXH3-128, in hex.
 fn checksum(bytes: &[u8]) -> String {
     format!(
@@ -203,4 +263,61 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     tmp.as_file().sync_data()?;
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cache() -> (tempfile::TempDir, CompileCache, wasmtime::Engine, CacheKey) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let engine = wasmtime::Engine::default();
+        let cache = CompileCache::open(dir.path(), &engine).expect("cache");
+        let key = cache.key("test", b"code");
+        (dir, cache, engine, key)
+    }
+
+    #[test]
+    fn an_entry_that_cannot_be_read_is_kept() {
+        let (_dir, cache, engine, key) = cache();
+        let (artifact, sum) = cache.paths(&key);
+        std::fs::write(&artifact, b"an artifact").expect("artifact");
+        // Reading the checksum fails with an I/O error (EISDIR) that says
+        // nothing about the artifact, as EMFILE would.
+        std::fs::create_dir(&sum).expect("sum");
+        assert!(cache.load(&engine, &key).is_none());
+        assert!(artifact.is_file(), "the artifact is kept");
+        assert!(sum.is_dir());
+    }
+
+    #[test]
+    fn an_artifact_that_cannot_be_mapped_is_kept() {
+        let (_dir, cache, engine, key) = cache();
+        let (artifact, sum) = cache.paths(&key);
+        // Opening works, mapping fails (ENODEV): an I/O error, not damage.
+        std::fs::create_dir(&artifact).expect("artifact");
+        std::fs::write(&sum, checksum(b"an artifact")).expect("sum");
+        assert!(cache.load(&engine, &key).is_none());
+        assert!(artifact.exists() && sum.is_file(), "both are kept");
+    }
+
+    #[test]
+    fn a_damaged_entry_is_deleted() {
+        let (_dir, cache, engine, key) = cache();
+        let (artifact, sum) = cache.paths(&key);
+        std::fs::write(&artifact, b"an artifact").expect("artifact");
+        std::fs::write(&sum, checksum(b"another artifact")).expect("sum");
+        assert!(cache.load(&engine, &key).is_none());
+        assert!(!artifact.exists() && !sum.exists(), "checksum mismatch");
+
+        std::fs::write(&artifact, b"an artifact").expect("artifact");
+        assert!(cache.load(&engine, &key).is_none());
+        assert!(!artifact.exists(), "an artifact without its checksum");
+
+        // Whole, but not a component: Wasmtime refuses it.
+        std::fs::write(&artifact, b"an artifact").expect("artifact");
+        std::fs::write(&sum, checksum(b"an artifact")).expect("sum");
+        assert!(cache.load(&engine, &key).is_none());
+        assert!(!artifact.exists() && !sum.exists(), "not loadable");
+    }
 }

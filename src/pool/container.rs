@@ -1,5 +1,5 @@
 //! A pool's container, whatever runs it: a Wasm sandbox, or a Docker
-//! container for kinds with no Wasm runtime (the fallback, reference §6).
+//! container for kinds with no Wasm runtime (the fallback, docs/openwhisk.md §6).
 //!
 //! The pool's states, memory accounting, stem cells, pausing and eviction are
 //! the same for both; only these moves differ:

@@ -1,4 +1,4 @@
-//! The invoker's health: OpenWhisk's `InvokerHealthManager` FSM (reference
+//! The invoker's health: OpenWhisk's `InvokerHealthManager` FSM (docs/openwhisk.md
 //! §4.1) as a plain state machine that returns decisions.
 //!
 //! ```text
@@ -37,7 +37,7 @@
 //! - `disable` while already `Offline` still publishes `down` if it was never
 //!   published, so a shutdown always leaves `down` behind;
 //! - [`InvokerHealth::resync`] re-publishes unconditionally, for after an etcd
-//!   outage when the keys must be put again (DESIGN §5).
+//!   outage when the keys must be put again (docs/cluster-etcd.md#when-etcd-is-away).
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -51,7 +51,7 @@ pub const BUFFER_SIZE: usize = 10;
 pub const ERROR_TOLERANCE: usize = 3;
 
 /// The invoker's state as published in `whisk/invokers/{N}`
-/// (reference §3.6).
+/// (docs/openwhisk.md §3.6).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum HealthState {
     /// Disabled or shutting down; published as `down`. The start state.
@@ -81,7 +81,7 @@ impl fmt::Display for HealthState {
 }
 
 /// The invoker's published resource report: OpenWhisk's
-/// `InvokerResourceMessage` (reference §3.5) before it becomes JSON. The
+/// `InvokerResourceMessage` (docs/openwhisk.md §3.5) before it becomes JSON. The
 /// wire type lives with the protocol; this is what the FSM decides to send.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HealthReport {

@@ -1,5 +1,5 @@
 //! What the pool shows about itself: OpenWhisk's `GetState` answer
-//! (`TotalContainerPoolState`, reference §1.5), served by the invoker's admin
+//! (`TotalContainerPoolState`, docs/openwhisk.md §1.5), served by the invoker's admin
 //! API at `/pool` and `/pool/count`, and the per-pool gauges OpenWhisk emits
 //! every second, rendered for Prometheus.
 //!

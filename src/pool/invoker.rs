@@ -1,5 +1,5 @@
 //! The pool at work: OpenWhisk's `FunctionPullingContainerPool` and
-//! `InvokerHealthManager` (reference §1, §4.1) as one actor task.
+//! `InvokerHealthManager` (docs/openwhisk.md §1, §4.1) as one actor task.
 //!
 //! The actor owns the decisions: [`PoolState`] (which sandbox is in which
 //! pool, memory), [`PrewarmPlanner`] (stem cells), [`InvokerHealth`] (the
@@ -46,7 +46,7 @@ use crate::protocol::{
 use crate::runtimes::Backend;
 use crate::sandbox::ResponseStatus;
 
-/// The pool's settings, from the configuration (reference §8.1, §2.2).
+/// The pool's settings, from the configuration (docs/openwhisk.md §8.1, §2.2).
 #[derive(Clone, Debug)]
 pub struct PoolSettings {
     /// `user-memory`, MB.
@@ -736,11 +736,23 @@ impl Actor {
             executable: backend.is_some() && action.meta.is_executable(),
         };
         let kept = msg.clone();
-        let mut decision = self.state.create(&pool_action, msg);
+        // Tokio's clock, so tests with paused time see waiting expire.
+        let now = TokioInstant::now().into_std();
+        let mut decision = self.state.create_at(&pool_action, msg, now);
         let (id, action, start, keeping) = loop {
             match decision {
                 CreationDecision::Refuse(refusal) => {
                     self.refuse(refusal, kept, &pool_action);
+                    return;
+                }
+                CreationDecision::Reclaim { reclaim } => {
+                    tracing::info!(
+                        namespace = %pool_action.key.invocation_namespace,
+                        reclaimed = reclaim.len(),
+                        "reclaiming busy sandboxes of namespaces over their fair share"
+                    );
+                    self.shut_down(reclaim);
+                    self.refuse(Refusal::ResourceNotEnough, kept, &pool_action);
                     return;
                 }
                 CreationDecision::Warm { id } => match self.warm.take(id) {
@@ -750,7 +762,7 @@ impl Actor {
                     }
                     // Lost between the pool's books and the cache:
                     // OpenWhisk's `ResumeFailed`, retried normally.
-                    None => match self.state.retry_after_resume_failed(id, &pool_action) {
+                    None => match self.state.retry_after_resume_failed(id, &pool_action, now) {
                         Some(next) => decision = next,
                         None => return,
                     },
@@ -788,7 +800,7 @@ impl Actor {
         self.spawn_proxy(id, action, pool_action.key, start, keeping);
     }
 
-    /// Answers a creation the pool cannot take (reference §1.2).
+    /// Answers a creation the pool cannot take (docs/openwhisk.md §1.2).
     fn refuse(&mut self, refusal: Refusal, msg: ContainerCreationMessage, action: &PoolAction) {
         let invoker = self.shared.invoker.instance;
         let creation = &msg.creation_id;
@@ -1277,7 +1289,7 @@ fn random_unit() -> f64 {
     f64::from(u32::from_le_bytes(bytes)) / (f64::from(u32::MAX) + 1.0)
 }
 
-/// The health test (reference §4.1): a real cold start of the health-test
+/// The health test (docs/openwhisk.md §4.1): a real cold start of the health-test
 /// action, then test activations in a loop while the invoker is unhealthy.
 /// Each outcome feeds the health buffer; the pool stops it once healthy.
 async fn health_test(shared: Arc<Shared>, mut stop: oneshot::Receiver<()>) {

@@ -1,5 +1,5 @@
 //! The function-pulling pool: OpenWhisk's FunctionPullingContainerPool,
-//! FunctionPullingContainerProxy and InvokerHealthManager (reference §1, §2,
+//! FunctionPullingContainerProxy and InvokerHealthManager (docs/openwhisk.md §1, §2,
 //! §4.1) with sandboxes as containers.
 //!
 //! The decisions are pure, synchronous state machines, each tested move by
@@ -7,6 +7,7 @@
 //! - [`state`]: the pools (prewarm-starting, prewarmed, in-progress, busy,
 //!   warmed, disabling), their memory accounting, and what to do with a
 //!   creation message, a removal, a deletion or a disable;
+//! - [`share`]: the fair share of `user-memory` between namespaces;
 //! - [`prewarm`]: stem cell arithmetic — initial count, backfill, the
 //!   `reactive` block OpenWhisk's FPC invoker drops, expiry, retry guard;
 //! - [`health`]: the invoker's health FSM and its memory report;
@@ -33,7 +34,9 @@ pub mod ports;
 pub mod prewarm;
 pub mod proxy;
 pub mod queue;
+pub mod queue_bytes;
 pub mod record;
+pub mod share;
 pub mod slot;
 pub mod state;
 pub mod warm;

@@ -1,7 +1,7 @@
 //! The pool's ports: everything it talks to outside the process, as traits.
 //!
 //! The pool never knows whether it runs standalone or in a cluster
-//! (DESIGN §1). It loads actions from an [`ActionStore`], stores activation
+//! (docs/architecture.md#modes). It loads actions from an [`ActionStore`], stores activation
 //! records in an [`ActivationStore`], sends OpenWhisk's acks through a
 //! [`Messenger`] and writes its health and its container keys to a
 //! [`ClusterState`]. Activations come from an
@@ -115,7 +115,7 @@ pub struct ClusterError(pub String);
 
 /// The invoker's keys in the cluster state (etcd in a cluster): every key is
 /// written under the invoker's lease, so all of them vanish when it dies.
-/// Keys and values are OpenWhisk's (reference §4.3).
+/// Keys and values are OpenWhisk's (docs/openwhisk.md §4.3).
 #[async_trait::async_trait]
 pub trait ClusterState: Send + Sync {
     /// Writes `key` = `value` under the lease.

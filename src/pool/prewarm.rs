@@ -1,5 +1,5 @@
 //! Stem cell arithmetic: how many prewarmed sandboxes to create or remove, and
-//! when (reference §1.4, OpenWhisk's `adjustPrewarmedContainer`,
+//! when (docs/openwhisk.md §1.4, OpenWhisk's `adjustPrewarmedContainer`,
 //! `increasePrewarms`, `removeExpired` and `getReactiveCold`).
 //!
 //! Why it is separate from the pool: the rules are counting, not doing. The
@@ -31,7 +31,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-/// The `reactive` block of a stem cell config (reference §8.2).
+/// The `reactive` block of a stem cell config (docs/openwhisk.md §8.2).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReactiveSpec {
     /// The fewest stem cells kept, even with no cold starts (`minCount`).
@@ -189,7 +189,7 @@ pub fn select_expired<'v, 'a, Id>(
 
 /// The scheduled expiry check's timing: first run `init_delay` after the
 /// pool starts, then every `interval + variance × draw`, where the random
-/// `draw` is made **once**, when the pool starts (reference §1.4).
+/// `draw` is made **once**, when the pool starts (docs/openwhisk.md §1.4).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ExpiryCheckSchedule {
     /// `prewarm-expiration-check-init-delay`.

@@ -1,5 +1,5 @@
 //! One sandbox at work: OpenWhisk's `FunctionPullingContainerProxy` and its
-//! `ActivationClientProxy` (reference §2.1–§2.4) as one task per busy sandbox.
+//! `ActivationClientProxy` (docs/openwhisk.md §2.1–§2.4) as one task per busy sandbox.
 //!
 //! ```text
 //!  cold: create ─┐
@@ -440,7 +440,7 @@ impl Proxy {
             let init_start = SystemTime::now();
             let mut env = env;
             if matches!(self.sandbox, Container::Docker(_)) {
-                // OpenWhisk's `/init` env (reference §6.1): the first
+                // OpenWhisk's `/init` env (docs/openwhisk.md §6.1): the first
                 // activation's `__OW_*` values besides the init parameters.
                 env.extend(init_env(&context, limits.timeout));
             }

@@ -1,5 +1,5 @@
 //! Where sandboxes pull their activations: OpenWhisk's `FetchActivation`
-//! (reference §2.3) as a port, and its in-process implementation.
+//! (docs/openwhisk.md §2.3) as a port, and its in-process implementation.
 //!
 //! In OpenWhisk a container asks its action's queue for the next activation
 //! and the queue long-polls for at most a second before answering "none";
@@ -21,7 +21,9 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 
+use super::queue_bytes::{ByteLimits, ByteTally, QueueFull};
 use super::slot::WarmKey;
+use crate::memory::TrimPolicy;
 use crate::sync::lock;
 
 /// Identifies one delivery of an activation, for [`ActivationQueue::done`]
@@ -85,17 +87,39 @@ impl Drop for Puller<'_> {
     }
 }
 
+/// Each message is kept with the bytes it is charged in the queue's
+/// [`ByteTally`].
 #[derive(Debug)]
 struct LaneState<M> {
-    pending: VecDeque<(DeliveryId, M)>,
-    in_flight: HashMap<DeliveryId, M>,
+    pending: VecDeque<(DeliveryId, M, usize)>,
+    in_flight: HashMap<DeliveryId, (M, usize)>,
 }
+
+impl<M> LaneState<M> {
+    /// Gives back the memory of a lane that grew large and is empty again.
+    fn shrink_if_empty(&mut self) {
+        if self.pending.is_empty() && self.pending.capacity() > 64 {
+            self.pending = VecDeque::new();
+        }
+        if self.in_flight.is_empty() && self.in_flight.capacity() > 64 {
+            self.in_flight = HashMap::new();
+        }
+    }
+}
+
+/// Queued bytes larger than this, once drained, are worth a `malloc_trim`.
+const TRIM_AFTER: usize = 64 << 20;
 
 /// In-memory per-action FIFO queues.
 #[derive(Debug)]
 pub struct LocalQueue<M> {
     lanes: Mutex<HashMap<WarmKey, Arc<Lane<M>>>>,
     next_delivery: Mutex<DeliveryId>,
+    /// Bounds on the bytes charged by [`LocalQueue::push_sized`].
+    limits: ByteLimits,
+    /// Bytes held by every message of every lane (waiting or in flight),
+    /// by invocation namespace. Taken after a lane's lock, never before.
+    tally: Mutex<(ByteTally, TrimPolicy)>,
 }
 
 impl<M> Default for LocalQueue<M> {
@@ -103,6 +127,8 @@ impl<M> Default for LocalQueue<M> {
         LocalQueue {
             lanes: Mutex::new(HashMap::new()),
             next_delivery: Mutex::new(1),
+            limits: ByteLimits::UNBOUNDED,
+            tally: Mutex::new((ByteTally::default(), TrimPolicy::new(TRIM_AFTER))),
         }
     }
 }
@@ -111,6 +137,53 @@ impl<M: Send + 'static> LocalQueue<M> {
     /// Empty queues.
     pub fn new() -> Self {
         LocalQueue::default()
+    }
+
+    /// Empty queues whose messages' bytes are bounded by `limits` (see
+    /// [`LocalQueue::admit`]).
+    pub fn with_byte_limits(limits: ByteLimits) -> Self {
+        LocalQueue {
+            limits,
+            ..LocalQueue::default()
+        }
+    }
+
+    /// Whether a message of `bytes` for `action` fits within the byte
+    /// limits now.
+    pub fn admit(&self, action: &WarmKey, bytes: usize) -> Result<(), QueueFull> {
+        lock(&self.tally)
+            .0
+            .check(&self.limits, &action.invocation_namespace, bytes)
+    }
+
+    /// Bytes held by queued messages: `action`'s namespace's, and all.
+    pub fn queued_bytes(&self, namespace: &str) -> (usize, usize) {
+        let tally = lock(&self.tally);
+        (tally.0.namespace(namespace), tally.0.total())
+    }
+
+    fn charge(&self, action: &WarmKey, bytes: usize) {
+        if bytes > 0 {
+            let mut tally = lock(&self.tally);
+            tally.0.add(&action.invocation_namespace, bytes);
+            let total = tally.0.total();
+            tally.1.observe(total);
+        }
+    }
+
+    fn release(&self, action: &WarmKey, bytes: usize) {
+        if bytes == 0 {
+            return;
+        }
+        let trim = {
+            let mut tally = lock(&self.tally);
+            tally.0.remove(&action.invocation_namespace, bytes);
+            let total = tally.0.total();
+            tally.1.observe(total)
+        };
+        if trim {
+            crate::memory::trim_soon();
+        }
     }
 
     fn lane(&self, action: &WarmKey) -> Arc<Lane<M>> {
@@ -146,6 +219,15 @@ impl<M: Send + 'static> LocalQueue<M> {
 
     /// Enqueues an activation of `action`; returns its delivery id.
     pub fn push(&self, action: &WarmKey, message: M) -> DeliveryId {
+        self.push_sized(action, message, 0)
+    }
+
+    /// Enqueues an activation of `action` that holds `bytes` of memory,
+    /// charged to its namespace until it is done or removed; returns its
+    /// delivery id. The limits are not checked here ([`LocalQueue::admit`]
+    /// is, before).
+    pub fn push_sized(&self, action: &WarmKey, message: M, bytes: usize) -> DeliveryId {
+        self.charge(action, bytes);
         let delivery = {
             let mut next = lock(&self.next_delivery);
             let id = *next;
@@ -156,7 +238,9 @@ impl<M: Send + 'static> LocalQueue<M> {
         // lane between the lookup and the push (the message would sit where
         // no puller looks).
         let (lane, ()) = self.lane_with(action, |lane| {
-            lock(&lane.state).pending.push_back((delivery, message));
+            lock(&lane.state)
+                .pending
+                .push_back((delivery, message, bytes));
         });
         lane.arrived.notify_one();
         delivery
@@ -184,7 +268,7 @@ impl<M: Send + 'static> LocalQueue<M> {
             return (0, 0, 0);
         };
         let state = lock(&lane.state);
-        let stale = state.pending.iter().filter(|(_, m)| stale(m)).count();
+        let stale = state.pending.iter().filter(|(_, m, _)| stale(m)).count();
         (state.pending.len(), state.in_flight.len(), stale)
     }
 
@@ -197,16 +281,23 @@ impl<M: Send + 'static> LocalQueue<M> {
         let Some(lane) = lock(&self.lanes).get(action).cloned() else {
             return Vec::new();
         };
-        let mut state = lock(&lane.state);
-        let mut removed = Vec::new();
-        state.pending.retain(|(_, m)| {
-            if which(m) {
-                removed.push(m.clone());
-                false
-            } else {
-                true
-            }
-        });
+        let mut released = 0usize;
+        let removed = {
+            let mut state = lock(&lane.state);
+            let mut removed = Vec::new();
+            state.pending.retain(|(_, m, bytes)| {
+                if which(m) {
+                    removed.push(m.clone());
+                    released = released.saturating_add(*bytes);
+                    false
+                } else {
+                    true
+                }
+            });
+            state.shrink_if_empty();
+            removed
+        };
+        self.release(action, released);
         removed
     }
 
@@ -231,8 +322,8 @@ impl<M: Send + 'static> LocalQueue<M> {
         M: Clone,
     {
         let mut state = lock(&lane.state);
-        let (delivery, message) = state.pending.pop_front()?;
-        state.in_flight.insert(delivery, message.clone());
+        let (delivery, message, bytes) = state.pending.pop_front()?;
+        state.in_flight.insert(delivery, (message.clone(), bytes));
         Some(Pulled { message, delivery })
     }
 }
@@ -264,21 +355,26 @@ impl<M: Clone + Send + Sync + 'static> ActivationQueue<M> for LocalQueue<M> {
 
     async fn done(&self, action: &WarmKey, delivery: DeliveryId) -> Result<(), QueueError> {
         let lane = self.lane(action);
-        let removed = lock(&lane.state).in_flight.remove(&delivery);
-        removed
-            .map(|_| ())
-            .ok_or(QueueError::UnknownDelivery(delivery))
+        let removed = {
+            let mut state = lock(&lane.state);
+            let removed = state.in_flight.remove(&delivery);
+            state.shrink_if_empty();
+            removed
+        };
+        let (_, bytes) = removed.ok_or(QueueError::UnknownDelivery(delivery))?;
+        self.release(action, bytes);
+        Ok(())
     }
 
     async fn redeliver(&self, action: &WarmKey, delivery: DeliveryId) -> Result<(), QueueError> {
         let lane = self.lane(action);
         {
             let mut state = lock(&lane.state);
-            let message = state
+            let (message, bytes) = state
                 .in_flight
                 .remove(&delivery)
                 .ok_or(QueueError::UnknownDelivery(delivery))?;
-            state.pending.push_front((delivery, message));
+            state.pending.push_front((delivery, message, bytes));
         }
         lane.arrived.notify_one();
         Ok(())

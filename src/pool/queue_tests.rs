@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::*;
+use crate::pool::queue_bytes::ByteLimits;
 
 fn key(action: &str) -> WarmKey {
     WarmKey {
@@ -194,4 +195,45 @@ async fn an_empty_queue_is_forgotten_but_not_under_a_waiting_puller() {
     queue.done(&key("a"), pulled.delivery).await.expect("done");
     queue.forget_if_empty(&key("a"));
     assert_eq!(lock(&queue.lanes).len(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn queued_bytes_are_charged_until_done_or_removed() {
+    let queue: LocalQueue<u32> = LocalQueue::with_byte_limits(ByteLimits {
+        total: 1000,
+        per_namespace: 500,
+    });
+    let a = key("a");
+    assert_eq!(queue.admit(&a, 400), Ok(()));
+    queue.push_sized(&a, 1, 400);
+    assert!(queue.admit(&a, 200).is_err(), "over the namespace's bound");
+    assert_eq!(queue.queued_bytes("guest"), (400, 400));
+
+    // In flight still holds its bytes; a redelivery keeps them.
+    let pulled = queue
+        .pull(&a, Duration::from_secs(1))
+        .await
+        .expect("pull")
+        .expect("a message");
+    assert_eq!(queue.queued_bytes("guest"), (400, 400));
+    queue
+        .redeliver(&a, pulled.delivery)
+        .await
+        .expect("redeliver");
+    assert_eq!(queue.queued_bytes("guest"), (400, 400));
+    let pulled = queue
+        .pull(&a, Duration::from_secs(1))
+        .await
+        .expect("pull")
+        .expect("a message");
+    queue.done(&a, pulled.delivery).await.expect("done");
+    assert_eq!(queue.queued_bytes("guest"), (0, 0));
+
+    // Removed (expired) messages give their bytes back too.
+    queue.push_sized(&a, 2, 300);
+    queue.push_sized(&a, 3, 100);
+    let removed = queue.remove_pending(&a, |m| *m == 2);
+    assert_eq!(removed, vec![2]);
+    assert_eq!(queue.queued_bytes("guest"), (100, 100));
+    assert_eq!(queue.admit(&a, 400), Ok(()));
 }

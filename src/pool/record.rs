@@ -1,4 +1,4 @@
-//! The activation record and the acks that report it (reference §2.4 steps
+//! The activation record and the acks that report it (docs/openwhisk.md §2.4 steps
 //! 5–6, §3.4, §6.5): OpenWhisk's `constructWhiskActivation`,
 //! `generateFallbackActivation` and the ack choice of
 //! `FunctionPullingContainerProxy.initializeAndRunActivation`.
@@ -35,7 +35,7 @@
 //!   records OpenWhisk produces: `causedBy`, `binding`, `path`, `waitTime`,
 //!   `kind`, `timeout`, `limits`, `initTime`. A fallback record has at most
 //!   three, kept in insertion order: `path`, `kind`, `causedBy`.
-//! - **Fallback `causedBy`.** The reference lists only `path` and `kind` for
+//! - **Fallback `causedBy`.** docs/openwhisk.md §6.5 lists only `path` and `kind` for
 //!   fallback records; OpenWhisk's source adds `causedBy` for a sequence
 //!   component, and so do we.
 //! - **`binding`** comes from the message's action name, as in OpenWhisk,
@@ -251,7 +251,7 @@ fn limits_json(limits: &ActionLimits) -> Value {
 }
 
 /// The record of an activation that ran (OpenWhisk's
-/// `constructWhiskActivation`, reference §6.5).
+/// `constructWhiskActivation`, docs/openwhisk.md §6.5).
 ///
 /// `response` is the sandbox's (of the run, or of the failed init), `logs`
 /// the captured lines (init's first on a cold start), `timeout_limit` the
@@ -367,7 +367,7 @@ pub fn logs_to_be_collected(action: &WhiskActionMetaData) -> bool {
     action.limits.logs != 0
 }
 
-/// The acks for `activation` in the order they are sent (reference §2.4
+/// The acks for `activation` in the order they are sent (docs/openwhisk.md §2.4
 /// step 6), to `whisk.completed{msg.rootControllerIndex}`:
 ///
 /// | blocking | `logs_collected` | acks |

@@ -1,4 +1,4 @@
-//! Records and acks checked against the JSON OpenWhisk writes (reference
+//! Records and acks checked against the JSON OpenWhisk writes (docs/openwhisk.md
 //! §3.4, §6.5), from the protocol's own fixtures.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -107,7 +107,8 @@ pub enum Refusal {
     ShuttingDown,
     /// The action's kind cannot run.
     NonExecutable,
-    /// Not enough memory, even after evicting every warmed sandbox.
+    /// Not enough memory, even after evicting every warmed sandbox; or the
+    /// namespace holds its fair share while another namespace waits.
     ResourceNotEnough,
 }
 
@@ -138,6 +139,14 @@ pub enum CreationDecision {
     },
     /// Send an error ack (and, for `ResourceNotEnough`, a memory report now).
     Refuse(Refusal),
+    /// Refuse for now with `ResourceNotEnough`, and shut down `reclaim`:
+    /// busy sandboxes of namespaces over their fair share, already moved to
+    /// disabling (see [`super::share`]). The retried creation finds their
+    /// memory free.
+    Reclaim {
+        /// The busy sandboxes to shut down.
+        reclaim: Vec<SandboxId>,
+    },
 }
 
 /// What a removal leaves to do.

@@ -11,9 +11,10 @@
 //!                                                               └──────────── Warmed ◀─────────┘  │
 //!                                                                              (resume) ──────────┘
 //!  any pool ──removed──▶ (gone);  Busy/Warmed ──disable/delete──▶ Disabling ──removed──▶ (gone)
+//!  Busy ──reclaim (another namespace's fair share)──▶ Disabling
 //! ```
 //!
-//! Reference §1.1–§1.3, §1.5. This is plain synchronous code: every event
+//! OpenWhisk: docs/openwhisk.md §1.1–§1.3, §1.5. This is plain synchronous code: every event
 //! returns a decision (which sandbox to resume, which stem cell to take, which
 //! warmed sandboxes to evict, which ack to send) and the async pool carries
 //! it out. Memory follows OpenWhisk exactly:
@@ -24,12 +25,18 @@
 //!   sandboxes count as free: the pool evicts them itself, least recently used
 //!   first, when a creation needs their room.
 //!
+//! Between namespaces it keeps the fair share of [`super::share`]: a
+//! namespace over its share is refused while another waits, and a refused
+//! namespace within its share gets busy sandboxes of over-share namespaces
+//! reclaimed (Busy ──reclaim──▶ Disabling).
+//!
 //! The pending creation message of each sandbox is kept here (generic `M`,
 //! opaque to the pool) so the success or failure ack can be sent for it.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::Instant;
 
+use super::share::{self, Candidate, Waiting};
 use super::slot::*;
 
 /// The pools. Invariants: every sandbox is in exactly one slot; `busy_mb`,
@@ -51,6 +58,8 @@ pub struct PoolState<M> {
     warm_index: HashMap<WarmKey, Vec<SandboxId>>,
     lru: BTreeSet<(Instant, SandboxId)>,
     disabling: HashSet<SandboxId>,
+    /// Namespaces refused memory within their share, recently.
+    waiting: Waiting,
 }
 
 impl<M> PoolState<M> {
@@ -70,6 +79,7 @@ impl<M> PoolState<M> {
             warm_index: HashMap::new(),
             lru: BTreeSet::new(),
             disabling: HashSet::new(),
+            waiting: Waiting::default(),
         }
     }
 
@@ -152,43 +162,162 @@ impl<M> PoolState<M> {
         }
     }
 
-    /// Handles a creation message (reference §1.2): warm, else prewarm, else
-    /// cold, evicting warmed sandboxes for room, else refuse. The message is
-    /// kept until its ack.
+    /// [`PoolState::create_at`] now.
     pub fn create(&mut self, action: &PoolAction, message: M) -> CreationDecision {
+        self.create_at(action, message, Instant::now())
+    }
+
+    /// Handles a creation message at `now` (docs/openwhisk.md §1.2): warm, else
+    /// prewarm, else cold, evicting warmed sandboxes for room, else refuse.
+    /// Between namespaces ([`super::share`]): a namespace over its share
+    /// while another waits is refused first; a refused namespace within its
+    /// share waits, and busy sandboxes of over-share namespaces are
+    /// reclaimed for it. The message is kept until its ack.
+    pub fn create_at(&mut self, action: &PoolAction, message: M, now: Instant) -> CreationDecision {
         if self.shutting_down {
             return CreationDecision::Refuse(Refusal::ShuttingDown);
         }
         if !action.executable {
             return CreationDecision::Refuse(Refusal::NonExecutable);
         }
+        if self.over_share_while_others_wait(action, now) {
+            return CreationDecision::Refuse(Refusal::ResourceNotEnough);
+        }
         let decision = match self.take_warmed(action) {
             Some(id) => CreationDecision::Warm { id },
             None => match self.take_container(action) {
                 Some(decision) => decision,
-                None => return CreationDecision::Refuse(Refusal::ResourceNotEnough),
+                None => return self.refuse_for_memory(action, now),
             },
         };
         let id = match &decision {
             CreationDecision::Warm { id }
             | CreationDecision::Prewarm { id, .. }
             | CreationDecision::Cold { id, .. } => *id,
-            CreationDecision::Refuse(_) => return decision,
+            CreationDecision::Refuse(_) | CreationDecision::Reclaim { .. } => return decision,
         };
+        self.waiting.clear(&action.key.invocation_namespace);
         self.creations.insert(id, message);
         decision
     }
 
     /// Retries a creation whose resume failed (`ResumeFailed`), with the
-    /// normal choice; the warmed sandbox `id` was dropped.
+    /// normal choice at `now`; the warmed sandbox `id` was dropped.
     pub fn retry_after_resume_failed(
         &mut self,
         id: SandboxId,
         action: &PoolAction,
+        now: Instant,
     ) -> Option<CreationDecision> {
         let message = self.creations.remove(&id)?;
         self.remove_slot(id);
-        Some(self.create(action, message))
+        Some(self.create_at(action, message, now))
+    }
+
+    /// Memory each namespace holds: its in-progress, busy, warmed and
+    /// disabling sandboxes.
+    fn held_by_namespace(&self) -> HashMap<&str, u64> {
+        let mut held: HashMap<&str, u64> = HashMap::new();
+        for slot in self.slots.values() {
+            let (action, mb) = match slot {
+                Slot::InProgress {
+                    action, memory_mb, ..
+                } => (action, *memory_mb),
+                Slot::Busy { action }
+                | Slot::Warmed { action, .. }
+                | Slot::Disabling { action } => (action, action.memory_mb),
+                Slot::PrewarmStarting { .. } | Slot::Prewarmed { .. } => continue,
+            };
+            *held
+                .entry(action.key.invocation_namespace.as_str())
+                .or_default() += mb;
+        }
+        held
+    }
+
+    /// True when another namespace waits and `action`'s namespace would
+    /// hold more than its share with this creation (a warm reuse adds
+    /// nothing, but keeps what it holds out of reach of eviction).
+    fn over_share_while_others_wait(&mut self, action: &PoolAction, now: Instant) -> bool {
+        let namespace = action.key.invocation_namespace.as_str();
+        let others: Vec<String> = self
+            .waiting
+            .current(now)
+            .filter(|ns| *ns != namespace)
+            .map(str::to_string)
+            .collect();
+        if others.is_empty() {
+            return false;
+        }
+        let held = self.held_by_namespace();
+        let share = share::share_mb(
+            self.user_memory_mb,
+            &held,
+            others.iter().map(String::as_str),
+            namespace,
+        );
+        let mine = held.get(namespace).copied().unwrap_or(0);
+        let more = if self.warm_index.contains_key(&action.key) {
+            0
+        } else {
+            action.memory_mb
+        };
+        mine + more > share
+    }
+
+    /// The creation does not fit. Within its share, its namespace now waits
+    /// and busy sandboxes of over-share namespaces are reclaimed for the
+    /// memory still missing (disabling ones count as coming free).
+    fn refuse_for_memory(&mut self, action: &PoolAction, now: Instant) -> CreationDecision {
+        let namespace = action.key.invocation_namespace.as_str();
+        let refused = CreationDecision::Refuse(Refusal::ResourceNotEnough);
+        let waiting: Vec<String> = self.waiting.current(now).map(str::to_string).collect();
+        let reclaim = {
+            let held = self.held_by_namespace();
+            let share = share::share_mb(
+                self.user_memory_mb,
+                &held,
+                waiting.iter().map(String::as_str),
+                namespace,
+            );
+            if held.get(namespace).copied().unwrap_or(0) + action.memory_mb > share {
+                return refused;
+            }
+            let coming = self.free_mb() + self.warmed_mb + self.disabling_mb();
+            let missing = action.memory_mb.saturating_sub(coming);
+            let candidates: Vec<Candidate<'_>> = self
+                .slots
+                .iter()
+                .filter_map(|(id, slot)| match slot {
+                    Slot::Busy { action } => Some((
+                        *id,
+                        action.key.invocation_namespace.as_str(),
+                        action.memory_mb,
+                    )),
+                    _ => None,
+                })
+                .collect();
+            share::reclaim(&candidates, &held, share, namespace, missing)
+        };
+        self.waiting.mark(namespace, now);
+        if reclaim.is_empty() {
+            return refused;
+        }
+        for id in &reclaim {
+            self.start_disabling(*id);
+        }
+        CreationDecision::Reclaim { reclaim }
+    }
+
+    /// Memory of disabling sandboxes: held until they are removed.
+    fn disabling_mb(&self) -> u64 {
+        self.disabling
+            .iter()
+            .filter_map(|id| match self.slots.get(id) {
+                Some(Slot::Disabling { action }) => Some(action.memory_mb),
+                _ => None,
+            })
+            .sum()
     }
 
     fn take_warmed(&mut self, action: &PoolAction) -> Option<SandboxId> {

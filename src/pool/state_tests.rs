@@ -1,4 +1,4 @@
-//! Each move of the pool and each ack decision (reference §1.1–§1.5),
+//! Each move of the pool and each ack decision (docs/openwhisk.md §1.1–§1.5),
 //! modelled on OpenWhisk's FunctionPullingContainerPoolTests.
 
 use std::time::{Duration, Instant};
@@ -28,6 +28,7 @@ fn id_of(decision: &CreationDecision) -> SandboxId {
         | CreationDecision::Prewarm { id, .. }
         | CreationDecision::Cold { id, .. } => *id,
         CreationDecision::Refuse(r) => panic!("refused: {r:?}"),
+        CreationDecision::Reclaim { reclaim } => panic!("reclaiming {reclaim:?}"),
     }
 }
 
@@ -306,7 +307,9 @@ fn a_failed_resume_retries_with_the_normal_choice() {
     let a = action("a", "wasm", 256);
     let id = warmed(&mut p, &a, Instant::now());
     assert_eq!(p.create(&a, "creation"), CreationDecision::Warm { id });
-    let retry = p.retry_after_resume_failed(id, &a).expect("retry");
+    let retry = p
+        .retry_after_resume_failed(id, &a, Instant::now())
+        .expect("retry");
     assert!(matches!(retry, CreationDecision::Cold { .. }));
     assert!(p.slot(id).is_none());
     assert_eq!(p.memory().in_progress_mb, 256);
@@ -429,4 +432,139 @@ fn revisions_order_by_their_number() {
     assert!(revision_number("10-a") > revision_number("9-z"));
     assert_eq!(revision_number("garbage"), 0);
     assert_eq!(revision_number(""), 0);
+}
+
+/// `name` in namespace `ns`.
+fn action_in(ns: &str, name: &str, memory_mb: u64) -> PoolAction {
+    PoolAction {
+        key: WarmKey {
+            invocation_namespace: ns.into(),
+            action: format!("{ns}/{name}"),
+            revision: "1-a".into(),
+        },
+        kind: "wasm".into(),
+        memory_mb,
+        executable: true,
+    }
+}
+
+/// Creates and readies a sandbox of `a` (busy); returns its id.
+fn busy(p: &mut PoolState<&'static str>, a: &PoolAction, at: Instant) -> SandboxId {
+    let id = id_of(&p.create_at(a, "m", at));
+    p.ready(id).expect("ready");
+    id
+}
+
+#[test]
+fn a_namespace_alone_may_use_the_whole_pool_and_is_refused_as_before() {
+    let t0 = Instant::now();
+    let mut p = pool(512);
+    busy(&mut p, &action_in("b", "b1", 256), t0);
+    busy(&mut p, &action_in("b", "b2", 256), t0);
+    assert_eq!(
+        p.create_at(&action_in("b", "b3", 256), "m", t0),
+        CreationDecision::Refuse(Refusal::ResourceNotEnough),
+        "its own busy sandboxes are never reclaimed"
+    );
+}
+
+#[test]
+fn an_entitled_namespace_reclaims_a_busy_sandbox_of_a_namespace_over_its_share() {
+    let t0 = Instant::now();
+    let mut p = pool(512);
+    let b1 = busy(&mut p, &action_in("b", "b1", 256), t0);
+    let b2 = busy(&mut p, &action_in("b", "b2", 256), t0);
+    // a holds nothing; its share is 512 / 2 = 256; b holds 512.
+    let a = action_in("a", "a", 256);
+    assert_eq!(
+        p.create_at(&a, "m", t0),
+        CreationDecision::Reclaim {
+            reclaim: vec![b1.min(b2)]
+        }
+    );
+    let reclaimed = b1.min(b2);
+    assert!(matches!(p.slot(reclaimed), Some(Slot::Disabling { .. })));
+    // While it shuts down, the retry is refused without reclaiming more.
+    assert_eq!(
+        p.create_at(&a, "m", t0 + Duration::from_millis(100)),
+        CreationDecision::Refuse(Refusal::ResourceNotEnough)
+    );
+    // b may not take it back while a waits: b is at its share.
+    assert_eq!(
+        p.create_at(
+            &action_in("b", "b1", 256),
+            "m",
+            t0 + Duration::from_millis(150)
+        ),
+        CreationDecision::Refuse(Refusal::ResourceNotEnough)
+    );
+    // Gone: a's retry takes the room.
+    p.removed(reclaimed);
+    let id = id_of(&p.create_at(&a, "m", t0 + Duration::from_millis(300)));
+    p.ready(id).expect("ready");
+    // a got its sandbox and no longer waits; both hold their share and
+    // neither reclaims from the other.
+    assert_eq!(
+        p.create_at(
+            &action_in("b", "b1", 256),
+            "m",
+            t0 + Duration::from_millis(400)
+        ),
+        CreationDecision::Refuse(Refusal::ResourceNotEnough)
+    );
+    assert_eq!(
+        p.create_at(
+            &action_in("a", "a2", 256),
+            "m",
+            t0 + Duration::from_millis(500)
+        ),
+        CreationDecision::Refuse(Refusal::ResourceNotEnough)
+    );
+}
+
+#[test]
+fn a_creation_beyond_the_askers_share_neither_waits_nor_reclaims() {
+    let t0 = Instant::now();
+    let mut p = pool(1024);
+    busy(&mut p, &action_in("b", "b1", 512), t0);
+    busy(&mut p, &action_in("a", "a1", 256), t0);
+    // c's share is 1024 / 3 = 341: 512 is more, so b keeps its sandbox.
+    assert_eq!(
+        p.create_at(&action_in("c", "c1", 512), "m", t0),
+        CreationDecision::Refuse(Refusal::ResourceNotEnough)
+    );
+    // Nobody waits: b grows beyond its share into free memory.
+    let b2 = p.create_at(&action_in("b", "b2", 256), "m", t0);
+    assert!(matches!(b2, CreationDecision::Cold { .. }), "{b2:?}");
+}
+
+#[test]
+fn warm_reuse_over_share_waits_while_another_namespace_waits_until_it_expires() {
+    let t0 = Instant::now();
+    let mut p = pool(768);
+    let b = |n: &str| action_in("b", n, 256);
+    let b1 = busy(&mut p, &b("b1"), t0);
+    let b2 = busy(&mut p, &b("b2"), t0);
+    let _b3 = busy(&mut p, &b("b3"), t0);
+    // a's share is 384; b holds 768: one of b's sandboxes is reclaimed.
+    assert_eq!(
+        p.create_at(&action_in("a", "a", 256), "m", t0),
+        CreationDecision::Reclaim { reclaim: vec![b1] }
+    );
+    p.removed(b1);
+    p.paused(b2, t0).expect("paused");
+    // b holds 512 > 384 while a waits: not even its warmed sandbox.
+    assert_eq!(
+        p.create_at(&b("b2"), "m", t0 + Duration::from_millis(10)),
+        CreationDecision::Refuse(Refusal::ResourceNotEnough)
+    );
+    // a never came back: after the window b is served as usual.
+    assert_eq!(
+        p.create_at(
+            &b("b2"),
+            "m",
+            t0 + share::WAITING_WINDOW + Duration::from_millis(1)
+        ),
+        CreationDecision::Warm { id: b2 }
+    );
 }

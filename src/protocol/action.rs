@@ -1,5 +1,5 @@
 //! An action's metadata as creation and deletion messages carry it
-//! (`WhiskActionMetaData`, reference §3.2): everything but the code.
+//! (`WhiskActionMetaData`, docs/openwhisk.md §3.2): everything but the code.
 //!
 //! The invoker decides from this alone whether it can run the action (a
 //! sequence is not executable), which kind of stem cell fits, and how much
@@ -176,7 +176,7 @@ impl Default for ActionLimits {
     }
 }
 
-/// An action's document without its code (reference §3.2).
+/// An action's document without its code (docs/openwhisk.md §3.2).
 ///
 /// On read, fields OpenWhisk's constructor defaults (parameters, limits,
 /// version, publish, annotations, updated) may be absent; they are always

@@ -1,4 +1,4 @@
-//! The activation message (reference §3.1): one invocation, as the controller
+//! The activation message (docs/openwhisk.md §3.1): one invocation, as the controller
 //! queues it and a sandbox pulls it, with the identity of the caller.
 //!
 //! `Identity` and `UserLimits` mirror `COM/core/entity/Identity.scala`. The
@@ -143,7 +143,7 @@ pub struct Identity {
     pub limits: UserLimits,
 }
 
-/// One activation as queued for a sandbox (reference §3.1, 12 fields).
+/// One activation as queued for a sandbox (docs/openwhisk.md §3.1, 12 fields).
 ///
 /// `content`, `cause` and `traceContext` are omitted when unset; `initArgs`
 /// and `lockedArgs` are always written and default to empty on read.

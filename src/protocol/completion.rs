@@ -1,4 +1,4 @@
-//! Acknowledgements to the controller on `whisk.completed{ctrl}` (reference
+//! Acknowledgements to the controller on `whisk.completed{ctrl}` (docs/openwhisk.md
 //! §3.4, `COM/core/connector/Message.scala`).
 //!
 //! A blocking activation gets its result early (`ResultMessage`) and its slot

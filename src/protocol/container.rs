@@ -1,4 +1,4 @@
-//! Container messages (reference §3.2, §3.3): the scheduler asks an invoker to
+//! Container messages (docs/openwhisk.md §3.2, §3.3): the scheduler asks an invoker to
 //! create or delete containers on `whisk.invoker{N}`, and the invoker answers
 //! each creation with an ack on `whisk.creationAck{sid}`.
 //!
@@ -112,7 +112,7 @@ impl<'de> Deserialize<'de> for ContainerMessage {
     }
 }
 
-/// Why a container creation failed (reference §3.3). Written as the name.
+/// Why a container creation failed (docs/openwhisk.md §3.3). Written as the name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ContainerCreationError {
     /// No invoker is available.

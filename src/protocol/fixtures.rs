@@ -1,4 +1,4 @@
-//! JSON literals written from the reference, as OpenWhisk would produce them:
+//! JSON literals written from docs/openwhisk.md, as OpenWhisk would produce them:
 //! the shared parts of the messages the tests of every module decode.
 
 use serde_json::{Value, json};

@@ -1,5 +1,5 @@
-//! The one place where etcd keys (reference §4.3, `EtcdKV`) and NATS subjects
-//! (DESIGN §2) are built and parsed. Nothing else formats a key or subject.
+//! The one place where etcd keys (docs/openwhisk.md §4.3, `EtcdKV`) and NATS subjects
+//! (docs/cluster-nats.md#subjects) are built and parsed. Nothing else formats a key or subject.
 //!
 //! The layout is OpenWhisk's, quirks included, because a scheduler that
 //! reads OpenWhisk's keys must read ours:

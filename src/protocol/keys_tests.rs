@@ -1,5 +1,5 @@
 //! Tests of the key and subject builders and parsers, against the layouts
-//! of reference §4.3 and DESIGN §2.
+//! of docs/openwhisk.md §4.3 and docs/cluster-nats.md#subjects.
 
 use super::*;
 use crate::protocol::size::ByteSize;

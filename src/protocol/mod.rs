@@ -1,4 +1,4 @@
-//! OpenWhisk's wire types (reference §3, §4.3, §6.5): the JSON of every
+//! OpenWhisk's wire types (docs/openwhisk.md §3, §4.3, §6.5): the JSON of every
 //! message, field for field, so a tool that reads OpenWhisk's messages reads
 //! ours, and ours read theirs.
 //!
@@ -10,13 +10,14 @@
 //! | [`size`] | `entity/Size` | `"256 MB"` sizes |
 //! | [`instance`] | `entity/InstanceId` | scheduler, controller and invoker ids |
 //! | [`params`] | `entity/Parameter` | parameters and annotations |
+//! | [`depth`] | — | the nesting limit of JSON coming in, so stored records stay readable |
 //! | [`action`] | `entity/WhiskAction` (`WhiskActionMetaData`), `Exec`, `Limits` | action metadata (§3.2) |
 //! | [`activation`] | `connector/Message` (`ActivationMessage`), `entity/Identity` | activation message (§3.1) |
 //! | [`container`] | `connector/Message` (container messages) | creation, deletion, ack, 13 errors (§3.2, §3.3) |
 //! | [`record`] | `entity/{WhiskActivation,ActivationResult}` | the activation record (§6.5) |
 //! | [`completion`] | `connector/Message` (acknowledgements) | acks to the controller (§3.4) |
 //! | [`resource`] | `connector/Message` (`InvokerResourceMessage`), `common/Message` (`InvokerState`) | etcd report (§3.5, §3.6) |
-//! | [`keys`] | `etcd/EtcdUtils` (`EtcdKV`) | every etcd key and NATS subject (§4.3, DESIGN §2) |
+//! | [`keys`] | `etcd/EtcdUtils` (`EtcdKV`) | every etcd key and NATS subject (§4.3, docs/cluster-nats.md#subjects) |
 //!
 //! # Rules shared by every type
 //! - **Omitted, not null.** spray-json leaves out a `None` field; so do we
@@ -55,6 +56,7 @@ pub mod action;
 pub mod activation;
 pub mod completion;
 pub mod container;
+pub mod depth;
 pub mod fqn;
 pub mod ids;
 pub mod instance;

@@ -1,4 +1,4 @@
-//! The activation record (reference §6.5, `COM/core/entity/WhiskActivation.scala`):
+//! The activation record (docs/openwhisk.md §6.5, `COM/core/entity/WhiskActivation.scala`):
 //! what an activation produced, as stored and as sent in completion acks.
 //!
 //! Two JSON forms exist. The stored form (serde) has `response.statusCode`;
@@ -155,7 +155,7 @@ impl ActivationResponse {
     }
 }
 
-/// One activation's record (reference §6.5).
+/// One activation's record (docs/openwhisk.md §6.5).
 ///
 /// On read, the fields OpenWhisk's constructor defaults (`response`, `logs`,
 /// `version`, `publish`, `annotations`) may be absent; they are always

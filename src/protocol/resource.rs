@@ -1,5 +1,5 @@
 //! What invokers and schedulers publish about themselves in etcd: the
-//! invoker's health and memory (reference §3.5, §3.6, value of
+//! invoker's health and memory (docs/openwhisk.md §3.5, §3.6, value of
 //! `whisk/invokers/{N}`) and a scheduler's endpoints (value of
 //! `whisk/queue/{invNs}/{fqn}/leader` and part of `whisk/scheduler/{sid}`).
 

@@ -1,5 +1,5 @@
 //! How an activation ended, classified exactly as OpenWhisk does
-//! (`ActivationResponse.processRunResponseContent`, reference §6.2).
+//! (`ActivationResponse.processRunResponseContent`, docs/openwhisk.md §6.2).
 //!
 //! Three kinds of failure stay apart:
 //! - an **application error** is a normal result (`{"error": …}` returned by
@@ -11,6 +11,8 @@
 //!   health buffer and the sandbox is retired.
 
 use serde_json::{Map, Value, json};
+
+use crate::protocol::depth;
 
 /// OpenWhisk's messages, word for word, so clients that match on them work.
 pub mod messages {
@@ -49,6 +51,14 @@ pub mod messages {
         }
     }
 
+    /// A result nested deeper than a stored record could be read back with.
+    pub fn too_deep_response(max: usize) -> String {
+        format!(
+            "The action did not produce a valid JSON or JSON Array response: \
+             it nests arrays and objects more than {max} levels deep."
+        )
+    }
+
     /// An init that reported a failure without a message.
     pub fn invalid_init_response(body: &str) -> String {
         if body.is_empty() {
@@ -70,6 +80,14 @@ pub mod messages {
     pub fn truncated_logs(limit_bytes: usize) -> String {
         format!(
             "Logs were truncated because the total bytes size exceeds the limit of {limit_bytes} bytes."
+        )
+    }
+
+    /// The notice appended to logs cut at the most lines kept per
+    /// activation (wasmwhisk's bound; OpenWhisk has none).
+    pub fn truncated_log_lines(max_lines: usize) -> String {
+        format!(
+            "Logs were truncated because the number of lines exceeds the limit of {max_lines} lines."
         )
     }
 }
@@ -177,12 +195,19 @@ impl ActivationResponse {
     ///   **only** `{"error": …}` (OpenWhisk drops the other fields);
     /// - a JSON object or array → success;
     /// - anything else (a scalar, `null`, not JSON) → developer error;
-    /// - longer than `max_bytes` → application error with the truncated text.
+    /// - longer than `max_bytes` → application error with the truncated text;
+    /// - nested deeper than [`depth::MAX_DEPTH`] → developer error (its record
+    ///   could not be read back; see [`depth`]).
     pub fn from_run_result(text: &str, max_bytes: usize) -> Self {
         if text.len() > max_bytes {
             let cut = floor_char_boundary(text, max_bytes.min(64 * 1024));
             return ActivationResponse::application_error(Value::String(
                 messages::truncated_response(text.len(), max_bytes, &text[..cut]),
+            ));
+        }
+        if depth::nests_deeper_than(text.as_bytes(), depth::MAX_DEPTH) {
+            return ActivationResponse::developer_error(messages::too_deep_response(
+                depth::MAX_DEPTH,
             ));
         }
         match serde_json::from_str::<Value>(text) {
@@ -254,6 +279,19 @@ mod tests {
                     .starts_with("The action did not produce a valid JSON or JSON Array response")
             );
         }
+    }
+
+    #[test]
+    fn results_nested_too_deep_are_developer_errors() {
+        let nest = |levels: usize| format!("{}1{}", "[".repeat(levels), "]".repeat(levels));
+        let ok = ActivationResponse::from_run_result(&nest(depth::MAX_DEPTH), MB);
+        assert_eq!(ok.status, ResponseStatus::Success);
+        let deep = ActivationResponse::from_run_result(&nest(depth::MAX_DEPTH + 1), MB);
+        assert_eq!(deep.status, ResponseStatus::ActionDeveloperError);
+        assert_eq!(
+            deep.error_message(),
+            Some(messages::too_deep_response(depth::MAX_DEPTH).as_str())
+        );
     }
 
     #[test]

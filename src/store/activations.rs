@@ -1,5 +1,5 @@
-//! Activation records, the journal of accepted activations, crash recovery
-//! and retention.
+//! Activation records, the journal of accepted activations and crash
+//! recovery (retention is [`super::retention`]).
 //!
 //! Rows are built ([`RecordRow`], [`PendingRow`]) by the caller, so the JSON
 //! serialization runs on the callers' threads and the writer only executes
@@ -13,17 +13,16 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::writer::{Applied, Done, Effect};
 use super::{ActivationQuery, DbError, Recovery};
-use crate::config::StoreConfig;
 use crate::pool::record::{annotation, fallback_activation_at};
 use crate::protocol::ids::now_epoch_ms;
-use crate::protocol::{ActivationMessage, ActivationResponse, WhiskActivation};
+use crate::protocol::{ActivationMessage, ActivationResponse, AuthKey, Identity, WhiskActivation};
 
 /// The error of an activation recovered by [`Database::open`](super::Database::open).
 pub const RECOVERED_MESSAGE: &str =
     "The activation was accepted but wasmwhisk stopped before it completed.";
 
 /// Epoch ms as SQLite's integer.
-fn sql_ms(ms: u64) -> i64 {
+pub(super) fn sql_ms(ms: u64) -> i64 {
     i64::try_from(ms).unwrap_or(i64::MAX)
 }
 
@@ -67,7 +66,11 @@ impl RecordRow {
     }
 }
 
-/// A journal entry ready to insert: the message without its `content`.
+/// A journal entry ready to insert: the message without its `content` and
+/// without the caller's key (`user.authkey` is `{}`). Recovery needs the
+/// ids, the action, the subject and the namespace to write a failed record —
+/// never the key, which must not reach the disk (the namespaces table keeps
+/// only its hash).
 #[derive(Debug)]
 pub(super) struct PendingRow {
     id: String,
@@ -83,13 +86,16 @@ impl PendingRow {
     }
 
     /// Serializes `msg` without `content` (which may be a megabyte, and is
-    /// not needed to record a failure).
+    /// not needed to record a failure) and without the caller's key.
     pub fn new(msg: &ActivationMessage, kind: &str) -> Result<Self, DbError> {
         let small = ActivationMessage {
             transid: msg.transid.clone(),
             action: msg.action.clone(),
             revision: msg.revision.clone(),
-            user: msg.user.clone(),
+            user: Identity {
+                authkey: AuthKey::default(),
+                ..msg.user.clone()
+            },
             activation_id: msg.activation_id.clone(),
             root_controller_index: msg.root_controller_index.clone(),
             blocking: msg.blocking,
@@ -143,7 +149,12 @@ pub(super) fn insert_record(
             row.start,
             row.json
         ])?;
+    let bytes = i64::try_from(row.json.len()).unwrap_or(i64::MAX);
     if inserted == 0 {
+        let old: i64 = conn
+            .prepare_cached("SELECT octet_length(record) FROM activations WHERE id = ?1")?
+            .query_row([&row.id], |r| r.get(0))?;
+        effects.push(Effect::Bytes(bytes - old));
         conn.prepare_cached(
             "UPDATE activations SET namespace = ?2, name = ?3, path = ?4, start = ?5, record = ?6 \
              WHERE id = ?1",
@@ -158,6 +169,7 @@ pub(super) fn insert_record(
         ])?;
     } else {
         effects.push(Effect::Count(1));
+        effects.push(Effect::Bytes(bytes));
     }
     conn.prepare_cached("DELETE FROM pending WHERE id = ?1")?
         .execute([&row.id])?;
@@ -174,7 +186,30 @@ pub(super) fn count(conn: &Connection) -> Result<u64, DbError> {
 /// [`RECOVERED_MESSAGE`]), started when it was accepted. A journal entry
 /// that cannot be read is dropped with a warning: it cannot become a record,
 /// and keeping it would fail every start.
+///
+/// Every journal entry is deleted here. An entry written by a build before
+/// the journal dropped keys holds the caller's `uuid:key`: its row is
+/// deleted with `secure_delete=ON` (the freed bytes are zeroed, overflow
+/// pages too), and the WAL, which held the row's pages, is checkpointed and
+/// truncated to nothing.
 pub(super) fn recover(conn: &mut Connection) -> Result<Recovery, DbError> {
+    conn.execute_batch("PRAGMA secure_delete=ON")?;
+    let (recovery, had_keys) = recover_rows(conn)?;
+    conn.execute_batch("PRAGMA secure_delete=FAST")?;
+    if had_keys {
+        let busy: i64 = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| row.get(0))?;
+        if busy != 0 {
+            tracing::warn!(
+                "the WAL could not be truncated after removing journal entries holding API keys (a reader is active); it is overwritten as the database is used"
+            );
+        }
+    }
+    Ok(recovery)
+}
+
+/// [`recover`]'s transaction; also says whether an entry held a key.
+fn recover_rows(conn: &mut Connection) -> Result<(Recovery, bool), DbError> {
+    let mut had_keys = false;
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let pending: Vec<(String, String, String, i64)> = {
         let mut stmt = tx.prepare("SELECT id, message, kind, accepted FROM pending")?;
@@ -185,6 +220,8 @@ pub(super) fn recover(conn: &mut Connection) -> Result<Recovery, DbError> {
     };
     let mut recovered = 0;
     for (id, message, kind, accepted) in pending {
+        // This build writes `"authkey":{}`; anything else may hold a key.
+        had_keys |= !message.contains(r#""authkey":{}"#);
         let recorded = tx
             .prepare_cached("SELECT 1 FROM activations WHERE id = ?1")?
             .exists([&id])?;
@@ -214,50 +251,12 @@ pub(super) fn recover(conn: &mut Connection) -> Result<Recovery, DbError> {
         }
     }
     tx.commit()?;
-    Ok(Recovery {
-        failed_activations: recovered,
-    })
-}
-
-/// Deletes records older than the age bound, then the oldest stored beyond
-/// the count bound (`count` = records before); returns how many went.
-///
-/// The age is checked through the `(namespace, start)` index, namespace by
-/// namespace: records of a namespace that no longer exists (deleting one
-/// deletes its records) are left to the count bound. The count bound removes
-/// the first *stored* (rowid order), which is the oldest but for records
-/// stored out of their start order (a long activation, a recovered one).
-pub(super) fn enforce_retention(
-    conn: &mut Connection,
-    config: &StoreConfig,
-    count: u64,
-) -> Result<u64, DbError> {
-    let age = u64::try_from(config.max_activation_age.as_millis()).unwrap_or(u64::MAX);
-    let cutoff = sql_ms(now_epoch_ms().saturating_sub(age));
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let aged = tx
-        .prepare_cached(
-            "DELETE FROM activations WHERE namespace IN (SELECT name FROM namespaces) \
-             AND start < ?1",
-        )?
-        .execute([cutoff])?;
-    let mut removed = u64::try_from(aged).unwrap_or(0);
-    let left = count.saturating_sub(removed);
-    if left > config.max_activations {
-        let excess = sql_ms(left - config.max_activations);
-        let n = tx
-            .prepare_cached(
-                "DELETE FROM activations WHERE rowid IN \
-                 (SELECT rowid FROM activations ORDER BY rowid LIMIT ?1)",
-            )?
-            .execute([excess])?;
-        removed += u64::try_from(n).unwrap_or(0);
-    }
-    tx.commit()?;
-    if removed > 0 {
-        tracing::debug!(removed, "activation records past retention deleted");
-    }
-    Ok(removed)
+    Ok((
+        Recovery {
+            failed_activations: recovered,
+        },
+        had_keys,
+    ))
 }
 
 /// Parses a stored record.
@@ -329,7 +328,15 @@ pub(super) fn list(
     let mut out = Vec::new();
     for row in rows {
         let (id, json) = row.map_err(|e| DbError::Internal(format!("listing activations: {e}")))?;
-        out.push(decode(&id, &json)?);
+        // One unreadable record (written by an older build, or damaged on
+        // disk) must not hide every other record of the page: it is left
+        // out and logged. Read by id, it is still reported corrupt.
+        match decode(&id, &json) {
+            Ok(record) => out.push(record),
+            Err(error) => {
+                tracing::warn!(activation = %id, namespace, %error, "skipping an unreadable activation record in a list");
+            }
+        }
     }
     Ok(out)
 }

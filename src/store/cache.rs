@@ -5,7 +5,10 @@
 //!   the bound on how long a namespace deleted by *another* process (the
 //!   CLI) keeps working here; the writer also drops the whole cache as soon
 //!   as it sees another process commit, and one entry when this process
-//!   deletes a namespace.
+//!   deletes a namespace. An entry answers only the key that authenticated:
+//!   a wrong key for a cached uuid misses, as an unknown uuid does, so the
+//!   two cost the same (a cached uuid rejected at once would tell that the
+//!   uuid exists).
 //! - [`ActionCache`]: the latest revision of each action, as an
 //!   `Arc<ExecutableAction>`. The writer sets or removes entries after each
 //!   commit, in commit order. A reader that missed fills it only if no write
@@ -50,9 +53,12 @@ impl AuthCache {
         }
     }
 
-    /// The remembered key of `uuid`.
-    pub fn get(&self, uuid: &str) -> Option<KnownKey> {
-        self.keys.get(uuid)
+    /// The remembered key of `uuid`, if its hash is `hash`; a wrong key
+    /// misses like an unknown uuid.
+    pub fn get(&self, uuid: &str, hash: &blake3::Hash) -> Option<KnownKey> {
+        self.keys
+            .get(uuid)
+            .filter(|known| super::namespaces::key_matches(Some(&known.hash), hash))
     }
 
     /// Remembers that `uuid`'s key authenticated.
@@ -125,5 +131,28 @@ impl ActionCache {
         let mut state = self.lock();
         state.epoch += 1;
         state.latest.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_wrong_key_misses_the_auth_cache_like_an_unknown_uuid() {
+        let cache = AuthCache::new();
+        let right = blake3::hash(b"right");
+        let known = KnownKey {
+            namespace: Arc::from("guest"),
+            hash: right,
+        };
+        cache.remember("known".into(), known);
+        assert!(cache.get("known", &right).is_some());
+        // Both misses go on to the same database read and hash comparison.
+        let wrong = blake3::hash(b"wrong");
+        assert!(cache.get("known", &wrong).is_none());
+        assert!(cache.get("unknown", &wrong).is_none());
+        cache.forget("known");
+        assert!(cache.get("known", &right).is_none());
     }
 }

@@ -10,7 +10,8 @@
 //!   call returns. With `synchronous=NORMAL` no commit waits for an fsync; a
 //!   *power loss* may lose the last commits, but never corrupts the file.
 //! - **Queries.** The activation list (`name`, `since`/`upto`, `limit`/`skip`,
-//!   newest first) is one indexed SQL query, and so is retention.
+//!   newest first) is one indexed SQL query, and so is retention by age and
+//!   count ([`retention`]: per namespace, and a byte budget).
 //! - **Concurrent readers.** WAL lets reads run beside the writer, and lets
 //!   the `wasmwhisk namespace` command (another process) write the same file.
 //!
@@ -53,9 +54,10 @@ mod entity;
 pub use entity::EntityStore;
 mod namespaces;
 pub use namespaces::generate_key;
-pub use namespaces::{hash_key, valid_name};
+pub use namespaces::{hash_key, key_matches, valid_name};
 mod ports;
 mod readers;
+mod retention;
 mod schema;
 mod types;
 mod writer;
@@ -269,28 +271,28 @@ impl Database {
     }
 
     /// The identity of API key `uuid:key`; `None` when it is not valid.
-    /// Positive answers are cached for [`cache::AUTH_TTL`].
+    /// Keys that authenticated are cached for [`cache::AUTH_TTL`]; only the
+    /// same key finds its entry. Every other check — an unknown uuid, a
+    /// wrong key, a key not used lately — reads the uuid's row and compares
+    /// one hash ([`namespaces::key_matches`]), so a wrong key costs the same
+    /// whether or not its uuid exists.
     pub async fn authenticate(&self, uuid: &str, key: &str) -> Result<Option<Identity>, DbError> {
         let hash = namespaces::hash_key(key);
-        let known = match self.inner.auth.get(uuid) {
-            Some(known) => known,
-            None => {
-                let uuid_s = uuid.to_string();
-                let Some(known) = self
-                    .read(move |conn| namespaces::lookup(conn, &uuid_s))
-                    .await?
-                else {
-                    return Ok(None);
-                };
-                if known.hash != hash {
-                    return Ok(None);
-                }
-                self.inner.auth.remember(uuid.to_string(), known.clone());
-                known
-            }
+        if let Some(known) = self.inner.auth.get(uuid, &hash) {
+            return Ok(Some(Identity::basic(&known.namespace, uuid, key)));
+        }
+        let uuid_s = uuid.to_string();
+        let found = self
+            .read(move |conn| namespaces::lookup(conn, &uuid_s))
+            .await?;
+        if !namespaces::key_matches(found.as_ref().map(|k| &k.hash), &hash) {
+            return Ok(None);
+        }
+        let Some(known) = found else {
+            return Ok(None);
         };
-        // `blake3::Hash` compares in constant time.
-        Ok((known.hash == hash).then(|| Identity::basic(&known.namespace, uuid, key)))
+        self.inner.auth.remember(uuid.to_string(), known.clone());
+        Ok(Some(Identity::basic(&known.namespace, uuid, key)))
     }
 
     /// Stores an action (a new revision when it exists and `overwrite`;
@@ -361,7 +363,8 @@ impl Database {
 
     /// Journals an accepted activation (durable when this returns): until
     /// its record is stored, a restart records it as failed. The journal
-    /// keeps the message without its `content`. The server journals through
+    /// keeps the message without its `content` and without the caller's key.
+    /// The server journals through
     /// [`Journal::accepted`](crate::controller::Journal), which queues the
     /// write before returning; this awaiting form is for tests.
     #[cfg(test)]

@@ -5,6 +5,10 @@
 //! (no salt needed: 64 characters of 62 symbols is ~381 bits of entropy, so
 //! the hash cannot be reversed by guessing), and hashes are compared in
 //! constant time (`blake3::Hash`'s `==`).
+//!
+//! A rejected key must not tell whether its uuid exists: every check that
+//! missed the cache reads the uuid's row and calls [`key_matches`], which
+//! compares one hash whether or not a row was found.
 
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -45,6 +49,17 @@ pub fn generate_key() -> Result<String, DbError> {
 /// The stored form of a key.
 pub fn hash_key(key: &str) -> blake3::Hash {
     blake3::hash(key.as_bytes())
+}
+
+/// True when `presented` (the hash of the key a caller sent) is the stored
+/// hash `stored`. With no stored hash (an unknown uuid) it still compares
+/// one hash, against a fixed one no key hashes to, so an unknown uuid and a
+/// known uuid with a wrong key take the same work to reject.
+pub fn key_matches(stored: Option<&blake3::Hash>, presented: &blake3::Hash) -> bool {
+    const UNKNOWN: blake3::Hash = blake3::Hash::from_bytes([0; 32]);
+    let found = stored.is_some();
+    // `blake3::Hash` compares in constant time; `&` does not short-circuit.
+    (stored.unwrap_or(&UNKNOWN) == presented) & found
 }
 
 /// Validates a namespace name.
@@ -98,10 +113,17 @@ pub(super) fn delete(conn: &Connection, name: &str, effects: &mut Vec<Effect>) -
     };
     conn.execute("DELETE FROM namespaces WHERE name = ?1", [name])?;
     conn.execute("DELETE FROM actions WHERE ns = ?1", [name])?;
-    let records = conn.execute("DELETE FROM activations WHERE namespace = ?1", [name])?;
+    let (records, bytes): (i64, i64) = conn.query_row(
+        "SELECT count(*), coalesce(sum(octet_length(record)), 0) FROM activations \
+         WHERE namespace = ?1",
+        [name],
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )?;
+    conn.execute("DELETE FROM activations WHERE namespace = ?1", [name])?;
     effects.push(Effect::ForgetAuth(uuid));
     effects.push(Effect::ForgetAllActions);
-    effects.push(Effect::Count(-i64::try_from(records).unwrap_or(i64::MAX)));
+    effects.push(Effect::Count(-records));
+    effects.push(Effect::Bytes(-bytes));
     Ok(Ok(Done::NamespaceDeleted(true)))
 }
 
@@ -120,12 +142,20 @@ pub(super) fn list(conn: &Connection) -> Result<Vec<NamespaceInfo>, DbError> {
 }
 
 /// The namespace and key hash of key uuid `uuid`.
+///
+/// An unknown uuid reads and decodes a stand-in row (an empty name, which
+/// no namespace has), so that it costs what a known one does: both run the
+/// same two index lookups and decode one row.
 pub(super) fn lookup(conn: &Connection, uuid: &str) -> Result<Option<KnownKey>, DbError> {
     let row: Option<(String, Vec<u8>)> = conn
-        .prepare_cached("SELECT name, key_hash FROM namespaces WHERE uuid = ?1")?
+        .prepare_cached(
+            "SELECT name, key_hash FROM namespaces WHERE uuid = ?1 \
+             UNION ALL SELECT '', zeroblob(32) \
+             WHERE NOT EXISTS (SELECT 1 FROM namespaces WHERE uuid = ?1)",
+        )?
         .query_row([uuid], |row| Ok((row.get(0)?, row.get(1)?)))
         .optional()?;
-    let Some((namespace, hash)) = row else {
+    let Some((namespace, hash)) = row.filter(|(name, _)| !name.is_empty()) else {
         return Ok(None);
     };
     let hash: [u8; 32] = hash.try_into().map_err(|bad: Vec<u8>| {
@@ -151,5 +181,17 @@ mod tests {
         assert_eq!(a.len(), KEY_LENGTH);
         assert!(a.bytes().all(|c| c.is_ascii_alphanumeric()));
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn only_the_stored_hash_matches_and_an_unknown_uuid_matches_nothing() {
+        let key = generate_key().unwrap();
+        let stored = hash_key(&key);
+        assert!(key_matches(Some(&stored), &hash_key(&key)));
+        assert!(!key_matches(Some(&stored), &hash_key("wrong")));
+        assert!(!key_matches(None, &hash_key(&key)));
+        // not even the fixed hash an unknown uuid is compared against
+        let zero = blake3::Hash::from_bytes([0; 32]);
+        assert!(!key_matches(None, &zero));
     }
 }

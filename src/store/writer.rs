@@ -30,6 +30,7 @@ use rusqlite::{Connection, TransactionBehavior};
 
 use super::activations::{self, PendingRow, RecordRow};
 use super::cache::{ActionCache, AuthCache};
+use super::retention::{self, Usage};
 use super::{DbError, PutOutcome, actions, namespaces, schema};
 use crate::config::StoreConfig;
 use crate::pool::ports::ExecutableAction;
@@ -115,6 +116,8 @@ pub(super) enum Effect {
     ForgetAuth(String),
     /// Activation records added (or, negative, removed).
     Count(i64),
+    /// Bytes of activation records added (or, negative, removed).
+    Bytes(i64),
 }
 
 /// Starts the writer thread on `conn`. `lock` is the data dir's lock when
@@ -129,7 +132,7 @@ pub(super) fn spawn(
     actions: Arc<ActionCache>,
     auth: Arc<AuthCache>,
 ) -> Result<(mpsc::Sender<Request>, JoinHandle<()>), DbError> {
-    let count = activations::count(&conn)?;
+    let usage = retention::usage(&conn)?;
     let data_version = schema::data_version(&conn)?;
     let mut writer = Writer {
         conn,
@@ -138,7 +141,7 @@ pub(super) fn spawn(
         config,
         actions,
         auth,
-        count,
+        usage,
         data_version,
         next_housekeeping: Instant::now(),
         checkpointer: None,
@@ -169,9 +172,10 @@ struct Writer {
     actions: Arc<ActionCache>,
     /// Entries dropped when a namespace goes.
     auth: Arc<AuthCache>,
-    /// Rows in `activations` as of our last commit (recounted when another
-    /// process commits), so retention by count needs no `count(*)`.
-    count: u64,
+    /// Rows in `activations` and their bytes as of our last commit
+    /// (recounted when another process commits), so retention costs no scan
+    /// while the store is under its bounds.
+    usage: Usage,
     /// `PRAGMA data_version` at the last housekeeping: it changes only when
     /// another connection (another process) commits.
     data_version: i64,
@@ -282,7 +286,10 @@ impl Writer {
                 Effect::ForgetAllActions => self.actions.clear(),
                 Effect::ForgetAuth(uuid) => self.auth.forget(&uuid),
                 Effect::Count(delta) => {
-                    self.count = self.count.saturating_add_signed(delta);
+                    self.usage.records = self.usage.records.saturating_add_signed(delta);
+                }
+                Effect::Bytes(delta) => {
+                    self.usage.bytes = self.usage.bytes.saturating_add_signed(delta);
                 }
             }
         }
@@ -297,8 +304,8 @@ impl Writer {
                 self.data_version = version;
                 self.actions.clear();
                 self.auth.clear();
-                match activations::count(&self.conn) {
-                    Ok(count) => self.count = count,
+                match retention::usage(&self.conn) {
+                    Ok(usage) => self.usage = usage,
                     Err(error) => tracing::warn!(%error, "recounting activation records failed"),
                 }
             }
@@ -311,8 +318,8 @@ impl Writer {
             self.lock = schema::try_lock(&self.lock_path).ok().flatten();
         }
         if self.lock.is_some() {
-            match activations::enforce_retention(&mut self.conn, &self.config, self.count) {
-                Ok(removed) => self.count = self.count.saturating_sub(removed),
+            match retention::enforce(&mut self.conn, &self.config, self.usage) {
+                Ok(removed) => self.usage = self.usage.less(removed),
                 Err(error) => tracing::warn!(%error, "activation retention failed"),
             }
         }

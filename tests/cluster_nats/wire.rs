@@ -1,4 +1,4 @@
-//! JSON as OpenWhisk writes it (reference §3): the bytes the tests put on
+//! JSON as OpenWhisk writes it (docs/openwhisk.md §3): the bytes the tests put on
 //! the wire and expect back.
 
 use serde_json::{Value, json};

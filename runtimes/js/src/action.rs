@@ -5,6 +5,15 @@
 //! parameters, drives QuickJS's job queue (and the timers) until a returned
 //! promise settles, and hands back the result as JSON text. Whether that JSON
 //! is an acceptable result (object or array) is the host's call.
+//!
+//! Nothing of an activation outlives it: when `run` returns, the promise
+//! jobs it left queued have run (Node.js empties its microtask queue before
+//! anything else happens) and its pending timers are cancelled. Otherwise a
+//! timer armed by one activation would fire inside the next one of the same
+//! sandbox — throwing there, or keeping its promise loop waiting until that
+//! activation timed out. Globals do persist, as in OpenWhisk's nodejs
+//! runtime. Timers and jobs queued during `init` belong to the first
+//! activation, as init's log lines do.
 
 use std::time::Duration;
 
@@ -86,7 +95,14 @@ impl Engine {
             .clone()
             .ok_or_else(|| "The action was not initialized.".to_string())?;
         self.with_hooks(|ctx, hooks| {
-            activate(ctx, hooks, entry, params, activation).map_err(|f| f.into_message(ctx, hooks))
+            let result = activate(ctx, hooks, entry, params, activation)
+                .map_err(|f| f.into_message(ctx, hooks));
+            // After the error (if any) was described: that takes the
+            // exception pending in the context.
+            match end_activation(ctx, hooks) {
+                Ok(()) => result,
+                Err(e) => result.and(Err(hooks.describe(ctx, e))),
+            }
         })
     }
 }
@@ -227,6 +243,14 @@ fn settle<'js>(
             }
         }
     }
+}
+
+/// Ends an activation: runs the promise jobs still queued (a job chain that
+/// never ends is stopped by the host's deadline, in this activation), then
+/// cancels every timer left, so none of them runs in the next activation.
+fn end_activation<'js>(ctx: &Ctx<'js>, hooks: &Hooks<'js>) -> rquickjs::Result<()> {
+    while ctx.execute_pending_job() {}
+    hooks.clear_timers()
 }
 
 /// Blocks for `ms` milliseconds (at most 2^31 - 1; NaN counts as 0).

@@ -38,6 +38,11 @@ impl<'js> Hooks<'js> {
         self.call("fireTimer", ())
     }
 
+    /// Cancels every pending timer.
+    pub fn clear_timers(&self) -> rquickjs::Result<()> {
+        self.call("clearTimers", ())
+    }
+
     /// Sets (or with `None` deletes) `process.env[name]`.
     pub fn set_env(&self, name: &str, value: Option<&str>) -> rquickjs::Result<()> {
         self.call("setEnv", (name, value))

@@ -33,6 +33,7 @@
   const apply = Reflect.apply;
   const mapSet = Map.prototype.set;
   const mapDelete = Map.prototype.delete;
+  const mapClear = Map.prototype.clear;
   const mapEntries = Map.prototype.entries;
   const iteratorNext = Object.getPrototypeOf(new Map().entries()).next;
 
@@ -126,6 +127,8 @@
 
   // Timers. There is no event loop: `run` waits for the due timers only while
   // the action's promise is pending (the host's deadline bounds the wait).
+  // They belong to the activation that armed them: when it ends, `run`
+  // cancels every timer left (`clearTimers`), so none fires in the next one.
   const timers = new Map();
   let lastTimerId = 0;
 
@@ -235,6 +238,11 @@
       if (next === undefined) return -1;
       const wait = next.t.due - now();
       return wait > 0 ? wait : 0;
+    },
+
+    // Cancels every pending timer (the activation that armed them ended).
+    clearTimers() {
+      apply(mapClear, timers, []);
     },
 
     // Runs the timer due first. A callback that throws fails the activation

@@ -1,6 +1,6 @@
 //! What the client sends: entity paths and the body of an action's `PUT`.
 //!
-//! Bodies follow OpenWhisk's `WhiskActionPut` (reference §7): `exec`
+//! Bodies follow OpenWhisk's `WhiskActionPut` (docs/openwhisk.md §7): `exec`
 //! `{kind, code, binary, main?}`, `parameters` and `annotations` as
 //! `[{key, value}]`, `limits` with only the limits given. A `wasm` action's
 //! code is its component, base64 with `binary: true`; a `js` action's code is

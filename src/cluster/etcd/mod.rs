@@ -1,4 +1,4 @@
-//! The cluster state on etcd, exactly as OpenWhisk keeps it (reference §4.2,
+//! The cluster state on etcd, exactly as OpenWhisk keeps it (docs/openwhisk.md §4.2,
 //! §4.3): one lease per process, every key written under it, so that all
 //! of a dead process's keys vanish together one lease TTL after it died.
 //!

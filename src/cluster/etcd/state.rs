@@ -64,7 +64,7 @@ pub struct EtcdStats {
     pub failed_transactions: u64,
 }
 
-/// The invoker's keys in etcd, all under one lease (reference §4.2): the
+/// The invoker's keys in etcd, all under one lease (docs/openwhisk.md §4.2): the
 /// lease key `{cluster}/instance/{instance}/lease` = lease id, and whatever
 /// the pool puts (`invokers/{N}`, container keys).
 ///

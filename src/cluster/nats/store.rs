@@ -139,7 +139,8 @@ pub struct NatsStoreConfig {
     pub activation_max_age: Duration,
     /// The most bytes of activation records kept (the bucket's
     /// `max_bytes`, and separately that of `{prefix}-records`); past it
-    /// the oldest records are dropped to make room. Default 1 GiB.
+    /// the oldest records are dropped to make room. Default 1 GiB, as
+    /// `[store] max-bytes`.
     pub activation_max_bytes: i64,
 }
 
@@ -154,11 +155,13 @@ impl Default for NatsStoreConfig {
 }
 
 impl NatsStoreConfig {
-    /// The defaults, with the record age bound of `[store]
-    /// max-activation-age`.
+    /// The defaults, with the record bounds of `[store]
+    /// max-activation-age` and `max-bytes`.
     pub fn from_config(config: &Config) -> Self {
         NatsStoreConfig {
             activation_max_age: config.store.max_activation_age,
+            activation_max_bytes: i64::try_from(config.store.max_bytes.as_bytes())
+                .unwrap_or(i64::MAX),
             ..NatsStoreConfig::default()
         }
     }

@@ -178,6 +178,22 @@ impl NatsStore {
         headers: &HeaderMap,
         payload: Bytes,
     ) -> Result<Option<WhiskActivation>, DbError> {
+        match self.json_of(key, headers, payload).await? {
+            None => Ok(None),
+            Some(json) => serde_json::from_slice(&json)
+                .map(Some)
+                .map_err(|e| corrupt(format_args!("activation record {key}"), e)),
+        }
+    }
+
+    /// The JSON of the record of KV message `key`, read from
+    /// `{prefix}-records` when it was too large for the message.
+    async fn json_of(
+        &self,
+        key: &str,
+        headers: &HeaderMap,
+        payload: Bytes,
+    ) -> Result<Option<Bytes>, DbError> {
         if !is_value(Some(headers)) {
             return Ok(None);
         }
@@ -199,9 +215,7 @@ impl NatsStore {
                 Bytes::from(bytes)
             }
         };
-        serde_json::from_slice(&json)
-            .map(Some)
-            .map_err(|e| corrupt(format_args!("activation record {key}"), e))
+        Ok(Some(json))
     }
 
     /// The record `id` of `namespace`: one direct get.
@@ -255,7 +269,9 @@ impl NatsStore {
         }
     }
 
-    /// The record at stream sequence `seq`, if still there.
+    /// The record at stream sequence `seq`, if still there, for a list: a
+    /// record that does not parse is logged and left out rather than
+    /// failing the whole list (reading it by id still reports it corrupt).
     async fn record_at(&self, seq: u64) -> Result<Option<WhiskActivation>, DbError> {
         let bucket = &self.inner.activations;
         match bucket.stream.direct_get(seq).await {
@@ -265,8 +281,19 @@ impl NatsStore {
                     .strip_prefix(bucket.prefix.as_str())
                     .unwrap_or(message.subject.as_str())
                     .to_owned();
-                self.record_of(&key, &message.headers, message.payload)
-                    .await
+                let Some(json) = self
+                    .json_of(&key, &message.headers, message.payload)
+                    .await?
+                else {
+                    return Ok(None);
+                };
+                match serde_json::from_slice(&json) {
+                    Ok(record) => Ok(Some(record)),
+                    Err(error) => {
+                        tracing::warn!(record = %key, %error, "skipping an unreadable activation record in a list");
+                        Ok(None)
+                    }
+                }
             }
             Err(e) if e.kind() == DirectGetErrorKind::NotFound => Ok(None),
             Err(e) => Err(nats_error("reading an activation record", e)),

@@ -8,6 +8,11 @@
 //! namespace always has a working key. A key authenticates only while its
 //! namespace still names it, so a key left behind (a loser that died before
 //! removing it, a deletion cut short) never does.
+//!
+//! As in standalone, a rejected key does not tell whether its uuid exists:
+//! the cache answers only the key that authenticated, and every other check
+//! reads `key.{uuid}` and compares one hash
+//! ([`key_matches`](crate::store::key_matches)), found or not.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,7 +26,9 @@ use super::actions::is_value;
 use super::{NatsStore, corrupt, nats_error, scan};
 use crate::protocol::Identity;
 use crate::protocol::ids::now_epoch_ms;
-use crate::store::{Credentials, DbError, NamespaceInfo, generate_key, hash_key, valid_name};
+use crate::store::{
+    Credentials, DbError, NamespaceInfo, generate_key, hash_key, key_matches, valid_name,
+};
 
 /// How long a positive authentication is trusted: the bound on how long a
 /// namespace deleted elsewhere keeps working here.
@@ -230,38 +237,40 @@ impl NatsStore {
             return Ok(None);
         }
         let hash = hash_key(key);
-        let known = match self.inner.known_keys.keys.get(uuid) {
-            Some(known) => known,
-            None => {
-                let Some(doc) = self
-                    .auth_value::<KeyDoc>(&uuid_key(uuid), "an API key")
-                    .await?
-                else {
-                    return Ok(None);
-                };
-                let stored = blake3::Hash::from_hex(&doc.hash)
-                    .map_err(|e| corrupt(format_args!("the hash of API key {uuid}"), e))?;
-                if stored != hash {
-                    return Ok(None);
-                }
-                let owner = self
-                    .auth_value::<NamespaceDoc>(&namespace_key(&doc.namespace), "a namespace")
-                    .await?;
-                if owner.is_none_or(|owner| owner.uuid != uuid) {
-                    return Ok(None);
-                }
-                let known = KnownKey {
-                    namespace: Arc::from(doc.namespace),
-                    hash: stored,
-                };
-                self.inner
-                    .known_keys
-                    .keys
-                    .insert(uuid.to_owned(), known.clone());
-                known
-            }
+        let cached = self.inner.known_keys.keys.get(uuid);
+        if let Some(known) = cached.filter(|k| key_matches(Some(&k.hash), &hash)) {
+            return Ok(Some(Identity::basic(&known.namespace, uuid, key)));
+        }
+        let doc = self
+            .auth_value::<KeyDoc>(&uuid_key(uuid), "an API key")
+            .await?;
+        let stored = match &doc {
+            Some(doc) => Some(
+                blake3::Hash::from_hex(&doc.hash)
+                    .map_err(|e| corrupt(format_args!("the hash of API key {uuid}"), e))?,
+            ),
+            None => None,
         };
-        // `blake3::Hash` compares in constant time.
-        Ok((known.hash == hash).then(|| Identity::basic(&known.namespace, uuid, key)))
+        if !key_matches(stored.as_ref(), &hash) {
+            return Ok(None);
+        }
+        let (Some(doc), Some(stored)) = (doc, stored) else {
+            return Ok(None);
+        };
+        let owner = self
+            .auth_value::<NamespaceDoc>(&namespace_key(&doc.namespace), "a namespace")
+            .await?;
+        if owner.is_none_or(|owner| owner.uuid != uuid) {
+            return Ok(None);
+        }
+        let known = KnownKey {
+            namespace: Arc::from(doc.namespace),
+            hash: stored,
+        };
+        self.inner
+            .known_keys
+            .keys
+            .insert(uuid.to_owned(), known.clone());
+        Ok(Some(Identity::basic(&known.namespace, uuid, key)))
     }
 }
