@@ -45,26 +45,46 @@ pub fn tune_allocator() {
     }
 }
 
-/// A trim is running or queued.
+/// The trimming thread is alive.
 static TRIMMING: AtomicBool = AtomicBool::new(false);
+/// A trim was asked for while the thread was alive.
+static AGAIN: AtomicBool = AtomicBool::new(false);
 
 /// How long a trim waits before it runs: what the caller is about to drop
 /// (a record on its way to the store, say) is freed by then.
 const TRIM_DELAY: std::time::Duration = std::time::Duration::from_millis(500);
 
+/// The least time between two trims: `malloc_trim` locks each arena while
+/// it walks it, so under a steady stream of large drains it runs at most
+/// this often.
+const TRIM_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Returns the heap's free pages to the system soon, on a thread of its own
 /// (a trim of a large heap takes milliseconds; it must not run on an async
-/// worker), [`TRIM_DELAY`] from now. Calls before it runs are merged into it.
+/// worker), [`TRIM_DELAY`] from now, and at most once per
+/// [`TRIM_INTERVAL`]: calls in between are merged into one more trim.
 pub fn trim_soon() {
     if TRIMMING.swap(true, Ordering::AcqRel) {
+        AGAIN.store(true, Ordering::Release);
         return;
     }
     let spawned = std::thread::Builder::new()
         .name("malloc-trim".into())
         .spawn(|| {
-            std::thread::sleep(TRIM_DELAY);
-            trim_now();
+            loop {
+                std::thread::sleep(TRIM_DELAY);
+                trim_now();
+                std::thread::sleep(TRIM_INTERVAL.saturating_sub(TRIM_DELAY));
+                if !AGAIN.swap(false, Ordering::AcqRel) {
+                    break;
+                }
+            }
             TRIMMING.store(false, Ordering::Release);
+            // A request between the last look and the store above would be
+            // lost: look once more.
+            if AGAIN.swap(false, Ordering::AcqRel) {
+                trim_soon();
+            }
         });
     if spawned.is_err() {
         TRIMMING.store(false, Ordering::Release);

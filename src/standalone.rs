@@ -217,7 +217,7 @@ pub async fn run(config: Config, data_dir: PathBuf) -> Result<()> {
     .await?;
 
     let http = state.config.http.clone();
-    serve_until_signal(listener, api::router(state), &http, async move {
+    serve_until_signal(listener, api::router(state), &http, grace, async move {
         tracing::info!("shutting down: finishing in-flight activations");
         controller.shutdown(grace).await;
     })
@@ -255,11 +255,13 @@ pub(crate) async fn listen_and_announce(
 /// Serves `router` on `listener` under the bounds of `[http]`
 /// ([`api::server`]) until SIGINT or SIGTERM; then runs `drain` (stop
 /// intake, finish the work in hand) while open requests still get their
-/// answers, and stops serving once it is done.
+/// answers, and stops serving once it is done; connections still open
+/// `grace` after that are closed.
 pub(crate) async fn serve_until_signal(
     listener: tokio::net::TcpListener,
     router: axum::Router,
     http: &crate::config::HttpConfig,
+    grace: std::time::Duration,
     drain: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
@@ -268,7 +270,7 @@ pub(crate) async fn serve_until_signal(
         drain.await;
         let _ = stopped_tx.send(());
     });
-    api::server::serve(listener, router, http, async move {
+    api::server::serve(listener, router, http, grace, async move {
         let _ = stopped_rx.await;
     })
     .await;

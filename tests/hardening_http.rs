@@ -3,9 +3,11 @@
 //! connection are closed within their timeouts; clients beyond the
 //! connection cap wait and are served once a connection closes, the server
 //! keeping file descriptors for its own files; a body whose `Content-Length`
-//! is over its limit is refused before it is read. Through the real
-//! `wasmwhisk standalone` process and raw TCP clients, with the timeouts
-//! scaled down by its configuration.
+//! is over its limit is refused before it is read; a body trickled in
+//! piece by piece must still arrive whole within its timeout; a connection
+//! that never finishes does not hold up shutdown past its grace. Through the
+//! real `wasmwhisk standalone` process and raw TCP clients, with the
+//! timeouts scaled down by its configuration.
 
 mod common;
 #[path = "common/standalone.rs"]
@@ -13,14 +15,16 @@ mod standalone;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
+use std::os::unix::process::CommandExt as _;
 use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use reqwest::Method;
 use serde_json::json;
-use standalone::{Server, send};
+use standalone::{Server, rss, send};
 
 const ACTIONS: &str = "/api/v1/namespaces/_/actions";
 
@@ -30,9 +34,13 @@ const ACTIONS: &str = "/api/v1/namespaces/_/actions";
 const PATIENCE: Duration = Duration::from_secs(10);
 
 fn start(dir: &Path, config: &str) -> Server {
+    start_with(dir, config, |_| {})
+}
+
+fn start_with(dir: &Path, config: &str, customize: impl FnOnce(&mut Command)) -> Server {
     let path = dir.join("wasmwhisk.toml");
     std::fs::write(&path, format!("[runtimes.js]\nstemCells = []\n\n{config}")).expect("config");
-    Server::start(dir, Some(&path))
+    Server::start_with(dir, Some(&path), customize)
 }
 
 fn connect(server: &Server) -> TcpStream {
@@ -96,17 +104,6 @@ fn response_head(stream: &mut TcpStream, within: Duration) -> String {
         }
     }
     String::from_utf8_lossy(&got).into_owned()
-}
-
-/// The resident memory of process `pid`, in bytes.
-fn rss(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .map(|kb| kb * 1024)
-        .expect("VmRSS")
 }
 
 /// The connections the server process `pid` has accepted on `port` and
@@ -181,6 +178,87 @@ fn a_stalled_body_is_answered_408_within_the_body_timeout() {
     );
     // Nothing was stored.
     assert_eq!(server.get(&format!("{ACTIONS}/stalled")).status, 404);
+}
+
+#[test]
+fn a_trickled_body_is_answered_408_within_the_body_timeout() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = start(
+        dir.path(),
+        "[http]\nbody-read-timeout = \"1 s\"\nidle-timeout = \"60 s\"\n",
+    );
+    let mut stream = connect(&server);
+    let head = format!(
+        "PUT {ACTIONS}/trickled HTTP/1.1\r\nHost: x\r\nAuthorization: {}\r\n\
+         Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n",
+        basic(&server.guest)
+    );
+    stream.write_all(head.as_bytes()).expect("write");
+    // One byte every 300 ms — each well within the timeout, the whole body
+    // never — until the server answers or closes.
+    let mut reader = stream.try_clone().expect("clone");
+    let answered = std::thread::spawn(move || watch(&mut reader, PATIENCE));
+    let began = Instant::now();
+    while !answered.is_finished() && began.elapsed() < PATIENCE {
+        if stream.write_all(b" ").is_err() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let seen = answered.join().expect("reader");
+    let Seen::Closed(reply) = seen else {
+        panic!("a trickled body is neither answered nor closed: {seen:?}");
+    };
+    assert!(reply.starts_with("HTTP/1.1 408"), "{reply:?}");
+    assert!(
+        reply.contains("The request body was not received in time."),
+        "{reply:?}"
+    );
+    eprintln!("trickled body answered after {:?}", began.elapsed());
+    assert_eq!(server.get(&format!("{ACTIONS}/trickled")).status, 404);
+}
+
+/// Whether process `pid` (a child of this test) has exited: gone, or a
+/// zombie waiting to be reaped.
+fn exited(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // "pid (comm) S ...": the state follows the last ')'.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with(['Z', 'X'])),
+        Err(_) => true,
+    }
+}
+
+#[test]
+fn a_connection_that_never_finishes_does_not_hold_up_shutdown() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut server = start(
+        dir.path(),
+        "[controller]\nshutdown-grace = \"1 s\"\n\n\
+         [http]\nbody-read-timeout = \"10 minutes\"\n",
+    );
+    // Half a body: its handler waits for the rest for ten minutes.
+    let mut stalled = connect(&server);
+    let head = format!(
+        "PUT {ACTIONS}/stalled HTTP/1.1\r\nHost: x\r\nAuthorization: {}\r\n\
+         Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{\"exec\":",
+        basic(&server.guest)
+    );
+    stalled.write_all(head.as_bytes()).expect("write");
+    assert_eq!(send(server.anonymous(Method::GET, "/ping")).status, 200);
+    let pid = server.pid();
+    // SAFETY: kill only sends a signal to the process named.
+    let signalled = unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
+    assert_eq!(signalled, 0, "kill -TERM");
+    let deadline = Instant::now() + PATIENCE;
+    while !exited(pid) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(exited(pid), "a stalled connection holds up shutdown");
+    let status = server.wait();
+    assert!(status.success(), "exit status {status}");
+    assert!(matches!(watch(&mut stalled, PATIENCE), Seen::Closed(_)));
 }
 
 #[test]
@@ -265,19 +343,26 @@ fn an_oversized_content_length_is_refused_before_the_body_is_read() {
     eprintln!("RSS before {before} B, after 8 refused 100 MB PUTs {after} B");
 }
 
-/// Lowers this test process's file descriptor limit (soft and hard), which
-/// the server started next inherits.
-fn limit_files(n: u64) {
+/// Lowers the file descriptor limit (soft and hard) of the server `cmd`
+/// starts — of that child only, not of this test process, whose other tests
+/// run alongside.
+fn limit_files(cmd: &mut Command, n: u64) {
     let limit = libc::rlimit {
         rlim_cur: n,
         rlim_max: n,
     };
-    // SAFETY: setrlimit only reads the struct it is given.
-    assert_eq!(
-        unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) },
-        0,
-        "setrlimit"
-    );
+    // SAFETY: the closure runs in the forked child before exec and calls
+    // only setrlimit, which is async-signal-safe, reads the struct it is
+    // given (copied into the closure) and allocates nothing.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        });
+    }
 }
 
 #[test]
@@ -286,8 +371,11 @@ fn clients_beyond_the_cap_wait_and_are_served_once_connections_close() {
     // The server gets 640 descriptors: it serves at most 320 connections
     // and keeps the rest for its own files.
     const NOFILE: u64 = 640;
-    limit_files(NOFILE);
-    let server = start(dir.path(), "[http]\nheader-read-timeout = \"2 minutes\"\n");
+    let server = start_with(
+        dir.path(),
+        "[http]\nheader-read-timeout = \"2 minutes\"\n",
+        |cmd| limit_files(cmd, NOFILE),
+    );
     let cap = wasmwhisk::api::server::connection_cap(1024, Some(NOFILE));
     assert_eq!(cap, 320);
     let pid = server.pid();

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::Method;
 use serde_json::{Value, json};
-use standalone::{Reply, Server};
+use standalone::{Reply, Server, rss};
 
 const ACTIONS: &str = "/api/v1/namespaces/_/actions";
 const ACTIVATIONS: &str = "/api/v1/namespaces/_/activations";
@@ -32,17 +32,6 @@ const CHATTY_JS: &str =
     "function main(p) { for (let i = 0; i < p.n; i++) console.log(''); return { n: p.n }; }";
 
 const HELLO_JS: &str = "function main(p) { return { hello: p.name || 'world' }; }";
-
-/// The resident memory of process `pid`, in bytes.
-fn rss(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .map(|kb| kb * 1024)
-        .expect("VmRSS")
-}
 
 fn put_js(server: &Server, name: &str, code: &str, limits: Value) {
     let reply = server.json(

@@ -17,38 +17,12 @@ use std::time::{Duration, Instant};
 
 use reqwest::Method;
 use serde_json::{Value, json};
-use standalone::{Reply, Server, send};
+use standalone::{Reply, Server, create_namespace, send, write_config};
 
 const ACTIONS: &str = "/api/v1/namespaces/_/actions";
 
 const QUICK_JS: &str = "function main(p) { return { ok: true, n: p.n || 0 }; }\n";
 const THROW_JS: &str = "function main(p) { throw new Error('boom'); }\n";
-
-fn config(dir: &std::path::Path, text: &str) -> std::path::PathBuf {
-    let path = dir.join("wasmwhisk.toml");
-    std::fs::write(&path, text).expect("config");
-    path
-}
-
-fn create_namespace(server: &Server, name: &str) -> String {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_wasmwhisk"))
-        .arg("--data-dir")
-        .arg(server.data_dir())
-        .args(["namespace", "create", name])
-        .output()
-        .expect("wasmwhisk namespace create");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .find_map(|l| l.strip_prefix("key: "))
-        .expect("the new key")
-        .trim()
-        .to_string()
-}
 
 fn put(server: &Server, credentials: &str, name: &str, code: &str, memory_mb: u64) {
     let reply = send(
@@ -94,13 +68,13 @@ impl Drop for StopOnDrop {
 #[test]
 fn a_greedy_namespace_cannot_starve_another_namespaces_cold_start() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let path = config(
+    let path = write_config(
         dir.path(),
         "[container-pool]\nuser-memory = \"512 MB\"\n\n\
          [controller]\nqueue-max-retention = \"6 seconds\"\n",
     );
     let server = Server::start(dir.path(), Some(&path));
-    let greedy = create_namespace(&server, "greedy");
+    let greedy = create_namespace(server.data_dir(), "greedy");
     let guest = server.guest.clone();
     for name in ["b1", "b2"] {
         put(&server, &greedy, name, QUICK_JS, 256);

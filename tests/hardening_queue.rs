@@ -10,50 +10,13 @@ use std::time::{Duration, Instant};
 
 use reqwest::Method;
 use serde_json::{Value, json};
-use standalone::{Reply, Server, assert_error, send};
+use standalone::{Reply, Server, assert_error, create_namespace, rss, send, write_config};
 
 const ACTIONS: &str = "/api/v1/namespaces/_/actions";
 
 /// Busy for `ms` milliseconds, then answers the length of `pad`.
 const SLOW_JS: &str = "function main(p) {\n  const end = Date.now() + (p.ms || 0);\n  \
                        while (Date.now() < end) {}\n  return { n: (p.pad || '').length };\n}\n";
-
-/// The resident memory of process `pid`, in bytes.
-fn rss(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .map(|kb| kb * 1024)
-        .expect("VmRSS")
-}
-
-fn config(dir: &std::path::Path, text: &str) -> std::path::PathBuf {
-    let path = dir.join("wasmwhisk.toml");
-    std::fs::write(&path, text).expect("config");
-    path
-}
-
-fn create_namespace(server: &Server, name: &str) -> String {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_wasmwhisk"))
-        .arg("--data-dir")
-        .arg(server.data_dir())
-        .args(["namespace", "create", name])
-        .output()
-        .expect("wasmwhisk namespace create");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .find_map(|l| l.strip_prefix("key: "))
-        .expect("the new key")
-        .trim()
-        .to_string()
-}
 
 fn put_slow(server: &Server, credentials: &str) {
     let reply = send(
@@ -92,13 +55,13 @@ fn rss_settles(pid: u32, bound: u64) -> u64 {
 fn queued_bodies_are_bounded_per_namespace_and_their_memory_returns() {
     let dir = tempfile::tempdir().expect("tempdir");
     // One sandbox per namespace, so invokes queue behind a busy one.
-    let config = config(
+    let config = write_config(
         dir.path(),
         "[controller]\nconcurrent-invocations = 1\nqueue-max-bytes = \"48 MB\"\n\
          queue-max-bytes-per-namespace = \"24 MB\"\n",
     );
     let server = Server::start(dir.path(), Some(&config));
-    let other = create_namespace(&server, "other");
+    let other = create_namespace(server.data_dir(), "other");
     put_slow(&server, &server.guest);
     put_slow(&server, &other);
 

@@ -13,7 +13,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use reqwest::Method;
 use serde_json::{Value, json};
-use standalone::{Reply, Server, assert_error, send};
+use standalone::{Reply, Server, assert_error, create_namespace, send};
 
 const ACTIONS: &str = "/api/v1/namespaces/_/actions";
 const ACTIVATIONS: &str = "/api/v1/namespaces/_/activations";
@@ -56,27 +56,6 @@ fn start(dir: &Path, config: &str) -> Server {
     let path = dir.join("config.toml");
     std::fs::write(&path, config).expect("config");
     Server::start(dir, Some(&path))
-}
-
-/// Creates namespace `name` with the CLI; its key.
-fn create_namespace(dir: &Path, name: &str) -> String {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_wasmwhisk"))
-        .arg("--data-dir")
-        .arg(dir)
-        .args(["namespace", "create", name])
-        .output()
-        .expect("wasmwhisk namespace create");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .find_map(|l| l.strip_prefix("key: "))
-        .expect("the new key")
-        .trim()
-        .to_string()
 }
 
 fn deploy_as(server: &Server, who: &str) {

@@ -438,3 +438,52 @@ fn a_sleep_past_the_deadline_is_stopped_at_the_deadline() {
     assert_eq!(report.response.result, json!({"slept": 20}));
     still_serves();
 }
+
+/// A component whose one core module has `section`'s content.
+fn component_with_module(module: wasm_encoder::Module) -> Vec<u8> {
+    let mut component = wasm_encoder::Component::new();
+    component.section(&wasm_encoder::ModuleSection(&module));
+    component.finish()
+}
+
+#[test]
+fn components_using_disabled_proposals_are_refused_and_the_engine_serves_on() {
+    use wasm_encoder::{
+        FieldType, MemorySection, MemoryType, Module, StorageType, TypeSection, ValType,
+    };
+    // GC types (a struct), which a host built without Wasmtime's `gc`
+    // feature once aborted on (GHSA-rc4p-x33f-vpr2, fixed in 48.0.9).
+    let mut gc = Module::new();
+    let mut types = TypeSection::new();
+    types.ty().struct_(vec![FieldType {
+        element_type: StorageType::Val(ValType::I32),
+        mutable: true,
+    }]);
+    gc.section(&types);
+    // A shared memory (threads).
+    let mut threads = Module::new();
+    let mut memories = MemorySection::new();
+    memories.memory(MemoryType {
+        minimum: 1,
+        maximum: Some(1),
+        memory64: false,
+        shared: true,
+        page_size_log2: None,
+    });
+    threads.section(&memories);
+    let engine = engine();
+    for (name, module) in [("gc", gc), ("threads", threads)] {
+        match engine.prepare_wasm(&component_with_module(module)) {
+            Err(e @ PrepareError::InvalidWasm(_)) => {
+                let message = e.to_string();
+                assert!(
+                    message.contains("invalid WebAssembly component"),
+                    "{name}: {message}"
+                );
+                eprintln!("{name}: {message}");
+            }
+            other => panic!("{name}: expected InvalidWasm, got {other:?}"),
+        }
+        still_serves();
+    }
+}

@@ -21,9 +21,12 @@
 //!         (a 408 from the handler), the handler by its own limits
 //! ```
 //!
-//! A request body that stalls is cut by [`TimeoutBody`] (tower-http): the
-//! handler reading it gets an error after `body-read-timeout` without a new
-//! piece, and answers 408 ([`super::extract::body`]).
+//! A request's body must arrive whole within `body-read-timeout` of the end
+//! of its head ([`DeadlineBody`]): past it, the handler reading the body
+//! gets [`BodyTimedOut`] and answers 408 ([`super::extract::body`]). The
+//! deadline is total, not per piece: tower-http's `TimeoutBody` restarts its
+//! timer at every piece, so a client sending one byte just under the
+//! timeout held its connection for as long as it liked.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -36,15 +39,14 @@ use std::time::Duration;
 use axum::Router;
 use axum::response::Response;
 use hyper::Request;
-use hyper::body::Incoming;
+use hyper::body::{Body, Bytes, Frame, Incoming, SizeHint};
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, watch};
-use tokio::time::Instant;
-use tower_http::timeout::TimeoutBody;
+use tokio::time::{Instant, Sleep};
 
 use crate::config::HttpConfig;
 
@@ -124,10 +126,16 @@ impl Phase {
     }
 
     /// When this phase expires, and why; `None` while busy.
+    /// A timeout too large for the clock (config validation refuses those
+    /// anyway, see [`HttpConfig::MAX_TIMEOUT`]) never expires.
     pub fn deadline(&self, bounds: &HttpConfig) -> Option<(Instant, Expiry)> {
         match *self {
-            Phase::Head { since } => Some((since + bounds.header_read_timeout, Expiry::Header)),
-            Phase::Idle { since } => Some((since + bounds.idle_timeout, Expiry::Idle)),
+            Phase::Head { since } => since
+                .checked_add(bounds.header_read_timeout)
+                .map(|at| (at, Expiry::Header)),
+            Phase::Idle { since } => since
+                .checked_add(bounds.idle_timeout)
+                .map(|at| (at, Expiry::Idle)),
             Phase::Busy { .. } => None,
         }
     }
@@ -136,7 +144,11 @@ impl Phase {
     /// sooner. A phase that begins later expires no sooner than `now` plus
     /// the shorter timeout, so looking at least that often is never late.
     pub fn next_look(&self, now: Instant, bounds: &HttpConfig) -> Instant {
-        let soonest_new = now + bounds.header_read_timeout.min(bounds.idle_timeout);
+        let shorter = bounds
+            .header_read_timeout
+            .min(bounds.idle_timeout)
+            .min(HttpConfig::MAX_TIMEOUT);
+        let soonest_new = now.checked_add(shorter).unwrap_or(now);
         match self.deadline(bounds) {
             Some((deadline, _)) => deadline.min(soonest_new),
             None => soonest_new,
@@ -253,6 +265,58 @@ impl AsyncWrite for WatchedStream {
     }
 }
 
+/// A request body past its deadline: `body-read-timeout` after its head.
+#[derive(Debug, thiserror::Error)]
+#[error("the request body was not received within the body-read timeout")]
+pub struct BodyTimedOut;
+
+/// A request body that must arrive whole before a deadline set when its
+/// head was complete; past it, reading yields [`BodyTimedOut`].
+struct DeadlineBody {
+    inner: Incoming,
+    /// Fires at the deadline; boxed so the body stays `Unpin`.
+    deadline: Pin<Box<Sleep>>,
+}
+
+impl DeadlineBody {
+    fn new(timeout: Duration, inner: Incoming) -> DeadlineBody {
+        DeadlineBody {
+            inner,
+            // tokio clamps a deadline past the clock's end to "far future".
+            deadline: Box::pin(tokio::time::sleep(timeout)),
+        }
+    }
+}
+
+impl Body for DeadlineBody {
+    type Data = Bytes;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let this = self.get_mut();
+        if this.inner.is_end_stream() {
+            return Poll::Ready(None);
+        }
+        if this.deadline.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Some(Err(Box::new(BodyTimedOut))));
+        }
+        Pin::new(&mut this.inner)
+            .poll_frame(cx)
+            .map_err(|e| Box::new(e) as Self::Error)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
 /// The router as hyper's service: each request's body under
 /// `body-read-timeout`, each handler marked busy while it runs.
 #[derive(Clone)]
@@ -272,7 +336,7 @@ impl hyper::service::Service<Request<Incoming>> for Watched {
     fn call(&self, request: Request<Incoming>) -> Answer {
         let busy = self.clock.begin();
         let timeout = self.body_read_timeout;
-        let request = request.map(|body| TimeoutBody::new(timeout, body));
+        let request = request.map(|body| DeadlineBody::new(timeout, body));
         let answer = self.router.call(request);
         Box::pin(async move {
             let response = answer.await;
@@ -402,6 +466,22 @@ mod tests {
         // a response still being written keeps it alive
         assert_eq!(idle.wrote(5, t1), Phase::Idle { since: t1 });
         assert_eq!(head.wrote(5, t1 + Duration::from_secs(1)), head);
+    }
+
+    #[test]
+    fn a_timeout_too_large_for_the_clock_does_not_panic() {
+        let t0 = Instant::now();
+        let huge = HttpConfig {
+            header_read_timeout: Duration::MAX,
+            idle_timeout: Duration::MAX,
+            ..bounds()
+        };
+        for phase in [Phase::Head { since: t0 }, Phase::Idle { since: t0 }] {
+            assert_eq!(phase.deadline(&huge), None, "never expires");
+            assert_eq!(phase.expired(t0 + Duration::from_secs(3600), &huge), None);
+            let look = phase.next_look(t0, &huge);
+            assert!(look > t0 && look <= t0 + HttpConfig::MAX_TIMEOUT);
+        }
     }
 
     #[test]

@@ -3,8 +3,8 @@
 //! axum's plain-text rejection.
 //!
 //! A body whose `Content-Length` is already over its limit is refused by
-//! [`declared_size`] before a byte of it is read; a body that stalls is cut
-//! by the connection's `body-read-timeout` and answered 408 by [`body`].
+//! [`declared_size`] before a byte of it is read; a body not received whole
+//! within the connection's `body-read-timeout` is answered 408 by [`body`].
 
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, FailedToBufferBody};
@@ -54,8 +54,8 @@ impl<S: Send + Sync> FromRequestParts<S> for ApiQuery {
     }
 }
 
-/// The answer (408) to a request whose body stalled longer than
-/// `[http] body-read-timeout`.
+/// The answer (408) to a request whose body did not arrive whole within
+/// `[http] body-read-timeout` of its head.
 pub const BODY_TIMEOUT: &str = "The request body was not received in time.";
 
 /// Middleware of a route that reads a body of at most `limit` bytes: a
@@ -80,7 +80,7 @@ pub async fn declared_size(State(limit): State<usize>, request: Request, next: N
 fn timed_out(error: &(dyn std::error::Error + 'static)) -> bool {
     let mut cause = Some(error);
     while let Some(e) = cause {
-        if e.is::<tower_http::timeout::TimeoutError>() {
+        if e.is::<super::connection::BodyTimedOut>() {
             return true;
         }
         cause = e.source();
@@ -89,8 +89,8 @@ fn timed_out(error: &(dyn std::error::Error + 'static)) -> bool {
 }
 
 /// The body, at most `limit` bytes (the route's `DefaultBodyLimit`): over
-/// it, 413 naming `field` and the sizes; stalled past the body-read
-/// timeout, 408.
+/// it, 413 naming `field` and the sizes; not received whole within the
+/// body-read timeout, 408.
 pub fn body(
     body: Result<Bytes, BytesRejection>,
     headers: &HeaderMap,

@@ -60,6 +60,8 @@ pub async fn invoke(
     let wait = blocking_wait(&query, state.config.controller.max_wait_for_blocking)?;
     let raw = body(raw, &headers, invoke_body_limit(&state), "Request")?;
     let payload = parse_payload(&raw)?;
+    // Parsed: the body's bytes need not outlive the (possibly long) wait.
+    drop(raw);
     let action = state
         .store
         .get_action(&fqn)

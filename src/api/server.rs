@@ -16,10 +16,16 @@
 //! - each connection is closed when its head, its idle spell or its body
 //!   takes too long.
 //!
+//! While the process is out of descriptors, `accept` fails at once; the
+//! loop backs off [`ACCEPT_BACKOFF`] and warns at most every
+//! [`WARN_EVERY`] ([`Throttle`]), counting the failures it did not log.
+//!
 //! # Shutdown
 //! When `stop` resolves, the listener is closed (new clients are refused),
 //! every connection is told to finish the request in hand and close, and
-//! [`serve`] returns once all have closed: the permits all back.
+//! [`serve`] returns once all have closed — or once the shutdown grace has
+//! passed, aborting the connections still open: a client that never
+//! finishes cannot hold the process up.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -28,6 +34,8 @@ use std::time::Duration;
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
 
 use crate::config::HttpConfig;
 
@@ -39,6 +47,45 @@ pub const FD_HEADROOM: usize = 512;
 /// How long to wait before accepting again after an error that is not the
 /// client's (out of descriptors or memory).
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// The least time between two warnings about failing accepts.
+const WARN_EVERY: Duration = Duration::from_secs(10);
+
+/// Lets a repeated warning through at most once every `every`, counting
+/// the ones it held back.
+#[derive(Debug)]
+struct Throttle {
+    every: Duration,
+    /// When a warning was last let through; `None` before the first.
+    last: Option<Instant>,
+    /// Warnings held back since `last`.
+    suppressed: u64,
+}
+
+impl Throttle {
+    fn new(every: Duration) -> Throttle {
+        Throttle {
+            every,
+            last: None,
+            suppressed: 0,
+        }
+    }
+
+    /// `Some(n)`: warn now, `n` warnings having been held back since the
+    /// last; `None`: hold this one back.
+    fn allow(&mut self, now: Instant) -> Option<u64> {
+        let due = self
+            .last
+            .is_none_or(|last| now.saturating_duration_since(last) >= self.every);
+        if due {
+            self.last = Some(now);
+            Some(std::mem::take(&mut self.suppressed))
+        } else {
+            self.suppressed = self.suppressed.saturating_add(1);
+            None
+        }
+    }
+}
 
 /// Connections served at once: `max_connections`, lowered to leave
 /// [`FD_HEADROOM`] of the `nofile` descriptors (at least half of them) to
@@ -86,11 +133,13 @@ pub fn raise_fd_limit() -> Option<u64> {
 }
 
 /// Serves `router` on `listener` under `bounds` until `stop` resolves; then
-/// lets open requests finish and returns once every connection is closed.
+/// lets open requests finish and returns once every connection is closed,
+/// or after `grace`, aborting the connections still open.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     bounds: &HttpConfig,
+    grace: Duration,
     stop: impl Future<Output = ()>,
 ) {
     let nofile = raise_fd_limit();
@@ -105,8 +154,13 @@ pub async fn serve(
     }
     let permits = Arc::new(Semaphore::new(cap));
     let (stop_tx, stop_rx) = watch::channel(false);
+    // Every connection's task; finished ones are reaped at each accept, so
+    // it holds at most `cap` running tasks and a few finished ones.
+    let mut connections = JoinSet::new();
+    let mut accept_warning = Throttle::new(WARN_EVERY);
     tokio::pin!(stop);
     loop {
+        while connections.try_join_next().is_some() {}
         let permit = tokio::select! {
             () = &mut stop => break,
             permit = permits.clone().acquire_owned() => match permit {
@@ -120,7 +174,7 @@ pub async fn serve(
         };
         match accepted {
             Ok((stream, _peer)) => {
-                tokio::spawn(super::connection::serve(
+                connections.spawn(super::connection::serve(
                     stream,
                     router.clone(),
                     bounds.clone(),
@@ -130,15 +184,28 @@ pub async fn serve(
             }
             Err(error) if is_the_clients(&error) => {}
             Err(error) => {
-                tracing::warn!(%error, "accepting a connection failed; retrying");
+                if let Some(suppressed) = accept_warning.allow(Instant::now()) {
+                    tracing::warn!(
+                        %error,
+                        suppressed,
+                        "accepting a connection failed; retrying"
+                    );
+                }
                 tokio::time::sleep(ACCEPT_BACKOFF).await;
             }
         }
     }
     drop(listener);
     let _ = stop_tx.send(true);
-    let all = u32::try_from(cap).unwrap_or(u32::MAX);
-    let _ = permits.acquire_many(all).await;
+    let closed = async { while connections.join_next().await.is_some() {} };
+    if tokio::time::timeout(grace, closed).await.is_err() {
+        tracing::warn!(
+            open = connections.len(),
+            grace_ms = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX),
+            "connections still open after the shutdown grace; closing them"
+        );
+        connections.shutdown().await;
+    }
 }
 
 /// An accept error that concerns only the connection being accepted.
@@ -167,6 +234,26 @@ mod tests {
             connection_cap(usize::MAX, Some(u64::MAX)),
             u32::MAX as usize
         );
+    }
+
+    #[test]
+    fn repeated_accept_warnings_are_throttled_and_counted() {
+        let t0 = Instant::now();
+        let mut throttle = Throttle::new(Duration::from_secs(10));
+        assert_eq!(throttle.allow(t0), Some(0), "the first one is logged");
+        // out of descriptors: a failure every 100 ms for 10 s
+        for i in 1..100 {
+            let at = t0 + Duration::from_millis(100 * i);
+            assert_eq!(throttle.allow(at), None, "held back at {i}");
+        }
+        let t10 = t0 + Duration::from_secs(10);
+        assert_eq!(
+            throttle.allow(t10),
+            Some(99),
+            "the held-back ones are counted"
+        );
+        assert_eq!(throttle.allow(t10 + Duration::from_secs(1)), None);
+        assert_eq!(throttle.allow(t10 + Duration::from_secs(20)), Some(1));
     }
 
     #[test]

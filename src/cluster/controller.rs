@@ -168,7 +168,7 @@ pub async fn run(config: Config, data_dir: PathBuf, bind: std::net::IpAddr) -> R
     )
     .await?;
     let http = state.config.http.clone();
-    serve_until_signal(listener, api::router(state), &http, async move {
+    serve_until_signal(listener, api::router(state), &http, grace, async move {
         tracing::info!("shutting down");
         controller.shutdown(grace).await;
         let _ = stop_tx.send(true);

@@ -121,6 +121,7 @@ pub async fn run(config: Config, data_dir: PathBuf, bind: std::net::IpAddr) -> R
         listener,
         crate::api::invoker_router(state),
         &http,
+        grace,
         async move {
             tracing::info!("shutting down: finishing in-flight activations");
             pool.shutdown(grace).await;

@@ -101,8 +101,13 @@ impl ClusterQueues {
 
 #[async_trait::async_trait]
 impl Queues for ClusterQueues {
-    async fn push(&self, key: &WarmKey, msg: &ActivationMessage) -> Result<(), QueueError> {
-        self.queue.enqueue(key, msg).await
+    async fn push(
+        &self,
+        key: &WarmKey,
+        msg: ActivationMessage,
+        _charge: usize,
+    ) -> Result<(), QueueError> {
+        self.queue.enqueue(key, &msg).await
     }
 
     fn waiting(&self, key: &WarmKey) -> usize {

@@ -28,8 +28,9 @@ pub struct HttpConfig {
     /// `"30 seconds"`.
     #[serde(with = "units::duration")]
     pub header_read_timeout: Duration,
-    /// Longest wait for the next piece of a request's body once a handler
-    /// reads it; over it the request is answered 408. Default `"30 seconds"`.
+    /// Longest a request's whole body may take to arrive, counted from the
+    /// end of its head; over it the request is answered 408. Default
+    /// `"30 seconds"`.
     #[serde(with = "units::duration")]
     pub body_read_timeout: Duration,
     /// A kept-alive connection with no request in progress and no bytes
@@ -55,7 +56,12 @@ impl Default for HttpConfig {
 }
 
 impl HttpConfig {
-    /// Every timeout is positive and at least one connection is allowed.
+    /// The largest timeout accepted: a day. Far more than any client needs,
+    /// and small enough that adding it to the clock cannot overflow.
+    pub const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
+
+    /// Every timeout is positive and at most [`Self::MAX_TIMEOUT`], and at
+    /// least one connection is allowed.
     pub fn validate(&self) -> Result<(), ConfigError> {
         for (key, value) in [
             ("http.header-read-timeout", self.header_read_timeout),
@@ -64,6 +70,9 @@ impl HttpConfig {
         ] {
             if value.is_zero() {
                 return Err(invalid(key, "expected a positive duration".to_string()));
+            }
+            if value > Self::MAX_TIMEOUT {
+                return Err(invalid(key, "expected at most 1 day".to_string()));
             }
         }
         if self.max_connections == 0 {
@@ -101,5 +110,25 @@ mod tests {
                 .validate()
                 .is_err_and(|e| e.to_string().contains("http.max-connections"))
         );
+    }
+
+    #[test]
+    fn a_timeout_over_a_day_is_refused() {
+        let a_day = HttpConfig {
+            idle_timeout: HttpConfig::MAX_TIMEOUT,
+            ..HttpConfig::default()
+        };
+        assert!(a_day.validate().is_ok());
+        let millennium: HttpConfig =
+            toml::from_str("idle-timeout = \"365000 days\"").expect("parses");
+        assert!(millennium.validate().is_err_and(|e| {
+            let e = e.to_string();
+            e.contains("http.idle-timeout") && e.contains("at most 1 day")
+        }));
+        for body in ["header-read-timeout", "body-read-timeout"] {
+            let config: HttpConfig =
+                toml::from_str(&format!("{body} = \"2 days\"")).expect("parses");
+            assert!(config.validate().is_err(), "{body}");
+        }
     }
 }

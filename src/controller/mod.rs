@@ -373,13 +373,15 @@ impl Controller {
         );
         msg.init_args = request.init_args;
         // Checked before the journal: a refused invoke leaves no trace.
-        inner.queues.admit(&key, &msg)?;
+        let charge = inner.queues.admit(&key, &msg)?;
         let id = msg.activation_id.clone();
         let result = request
             .blocking
             .then(|| inner.completions.wait_for(id.clone()));
         let durable = inner.journal.accepted(&msg, kind_of(&action));
-        if let Err(e) = inner.queues.push(&key, &msg).await {
+        // Moved into the queue: a blocking invoke keeps no copy of its
+        // parameters while it waits.
+        if let Err(e) = inner.queues.push(&key, msg, charge).await {
             inner.completions.forget(&id);
             tracing::warn!(activation = %id, error = %e, "queueing an activation failed");
             return Err(InvokeError::Unavailable(format!(

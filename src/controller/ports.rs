@@ -45,13 +45,21 @@ pub struct Taken {
 pub trait Queues: Send + Sync {
     /// Queues `msg` for `key`; returns once it is accepted (durable, in a
     /// cluster).
-    async fn push(&self, key: &WarmKey, msg: &ActivationMessage) -> Result<(), QueueError>;
+    /// `charge` is what [`Queues::admit`] answered for it. The message is
+    /// moved in: a queue in memory keeps it, with no copy.
+    async fn push(
+        &self,
+        key: &WarmKey,
+        msg: ActivationMessage,
+        charge: usize,
+    ) -> Result<(), QueueError>;
 
     /// Whether `msg` may be queued for `key` now: the memory its queue
     /// would hold stays within the byte limits (in-memory queues; a
-    /// JetStream queue holds nothing here and admits everything).
-    fn admit(&self, _key: &WarmKey, _msg: &ActivationMessage) -> Result<(), QueueFull> {
-        Ok(())
+    /// JetStream queue holds nothing here and admits everything). The
+    /// bytes `msg` will be charged when pushed.
+    fn admit(&self, _key: &WarmKey, _msg: &ActivationMessage) -> Result<usize, QueueFull> {
+        Ok(0)
     }
 
     /// Activations of `key` waiting (for the 429 limit). May be as of the
@@ -137,13 +145,19 @@ pub fn message_bytes(msg: &ActivationMessage) -> usize {
 
 #[async_trait::async_trait]
 impl Queues for LocalQueue<ActivationMessage> {
-    async fn push(&self, key: &WarmKey, msg: &ActivationMessage) -> Result<(), QueueError> {
-        LocalQueue::push_sized(self, key, msg.clone(), message_bytes(msg));
+    async fn push(
+        &self,
+        key: &WarmKey,
+        msg: ActivationMessage,
+        charge: usize,
+    ) -> Result<(), QueueError> {
+        LocalQueue::push_sized(self, key, msg, charge);
         Ok(())
     }
 
-    fn admit(&self, key: &WarmKey, msg: &ActivationMessage) -> Result<(), QueueFull> {
-        LocalQueue::admit(self, key, message_bytes(msg))
+    fn admit(&self, key: &WarmKey, msg: &ActivationMessage) -> Result<usize, QueueFull> {
+        let bytes = message_bytes(msg);
+        LocalQueue::admit(self, key, bytes).map(|()| bytes)
     }
 
     fn waiting(&self, key: &WarmKey) -> usize {

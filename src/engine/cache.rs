@@ -148,17 +148,17 @@ impl CompileCache {
         }
     }
 
-    /// `Ok(false)` when there is no entry, `Ok(true)` when it is whole.
+    /// `Ok(false)` when there is no whole entry, `Ok(true)` when it is
+    /// whole. Half a pair is no entry, not a damaged one: a compiler writes
+    /// the artifact, then its checksum, so a concurrent reader (another
+    /// thread or process compiling the same code) sees half a pair in
+    /// between — deleting it would pull the artifact from under that
+    /// writer. A pair a crash left half-written is replaced by the next
+    /// compile.
     fn verify(&self, artifact: &Path, sum: &Path) -> Result<bool, EntryError> {
         let expected = match fs::read_to_string(sum) {
             Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return match fs::symlink_metadata(artifact) {
-                    Ok(_) => Err(EntryError::Damaged("artifact without a checksum")),
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-                    Err(e) => Err(EntryError::unreadable(e, "looking for the artifact")),
-                };
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
             Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
                 return Err(EntryError::Damaged("checksum not text"));
             }
@@ -166,9 +166,7 @@ impl CompileCache {
         };
         let file = match fs::File::open(artifact) {
             Ok(file) => file,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(EntryError::Damaged("checksum without an artifact"));
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
             Err(e) => return Err(EntryError::unreadable(e, "opening the artifact")),
         };
         // SAFETY: the mapping is read-only and only hashed; a concurrent
@@ -211,7 +209,7 @@ impl CompileCache {
 /// Why a cache entry was not used.
 #[derive(Debug, thiserror::Error)]
 enum EntryError {
-    /// The entry is damaged — truncated, corrupted, half of a pair, or not
+    /// The entry is damaged — truncated, corrupted, or not
     /// a component this engine can load: it is deleted and rebuilt.
     #[error("damaged: {0}")]
     Damaged(&'static str),
@@ -310,9 +308,14 @@ mod tests {
         assert!(cache.load(&engine, &key).is_none());
         assert!(!artifact.exists() && !sum.exists(), "checksum mismatch");
 
+        // Half a pair (a compiler between its two writes) is a miss, and
+        // left for that compiler to complete.
         std::fs::write(&artifact, b"an artifact").expect("artifact");
         assert!(cache.load(&engine, &key).is_none());
-        assert!(!artifact.exists(), "an artifact without its checksum");
+        assert!(
+            artifact.exists(),
+            "an artifact without its checksum is kept"
+        );
 
         // Whole, but not a component: Wasmtime refuses it.
         std::fs::write(&artifact, b"an artifact").expect("artifact");

@@ -138,20 +138,31 @@ impl ByteTally {
 }
 
 /// About how much memory `value` takes once parsed: each node's
-/// `serde_json::Value`, plus the text of its strings and keys and a map
-/// entry's overhead. Walks the tree without recursion.
+/// `serde_json::Value`, plus the text of its strings, numbers (kept as their
+/// digits: serde_json's `arbitrary_precision`) and keys, each heap block's
+/// bookkeeping, an array's spare capacity and a map entry's overhead. Walks
+/// the tree without recursion.
 pub fn value_footprint(value: &Value) -> usize {
     const NODE: usize = std::mem::size_of::<Value>();
     /// A map entry's bookkeeping besides its key and value.
     const ENTRY: usize = 32;
+    /// A heap block's bookkeeping (malloc's header and rounding).
+    const BLOCK: usize = 16;
     let mut bytes = 0usize;
     let mut stack = vec![value];
     while let Some(value) = stack.pop() {
         bytes = bytes.saturating_add(NODE);
         match value {
-            Value::Null | Value::Bool(_) | Value::Number(_) => {}
-            Value::String(text) => bytes = bytes.saturating_add(text.len()),
-            Value::Array(items) => stack.extend(items.iter()),
+            Value::Null | Value::Bool(_) => {}
+            Value::Number(number) => {
+                bytes = bytes.saturating_add(number.as_str().len() + BLOCK);
+            }
+            Value::String(text) => bytes = bytes.saturating_add(text.len() + BLOCK),
+            Value::Array(items) => {
+                let spare = items.capacity().saturating_sub(items.len());
+                bytes = bytes.saturating_add(spare.saturating_mul(NODE) + BLOCK);
+                stack.extend(items.iter());
+            }
             Value::Object(map) => {
                 for (key, item) in map {
                     bytes = bytes.saturating_add(key.len() + ENTRY);
@@ -258,6 +269,12 @@ mod tests {
         assert!(big >= 1 << 20);
         assert!(big < (1 << 20) + 1024);
         assert!(small < 200);
+        let digits: Value = serde_json::from_str(&format!("{{\"a\": 1{}}}", "1".repeat(100_000)))
+            .expect("a big number");
+        assert!(
+            value_footprint(&digits) >= 100_000,
+            "a number is charged its digits"
+        );
         let deep = (0..1000).fold(json!(0), |inner, _| json!([inner]));
         assert!(value_footprint(&deep) >= 1000 * std::mem::size_of::<Value>());
     }

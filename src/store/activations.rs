@@ -151,10 +151,16 @@ pub(super) fn insert_record(
         ])?;
     let bytes = i64::try_from(row.json.len()).unwrap_or(i64::MAX);
     if inserted == 0 {
-        let old: i64 = conn
-            .prepare_cached("SELECT octet_length(record) FROM activations WHERE id = ?1")?
-            .query_row([&row.id], |r| r.get(0))?;
-        effects.push(Effect::Bytes(bytes - old));
+        let (namespace, old): (String, i64) = conn
+            .prepare_cached(
+                "SELECT namespace, octet_length(record) FROM activations WHERE id = ?1",
+            )?
+            .query_row([&row.id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        effects.push(Effect::Records {
+            namespace,
+            records: -1,
+            bytes: -old,
+        });
         conn.prepare_cached(
             "UPDATE activations SET namespace = ?2, name = ?3, path = ?4, start = ?5, record = ?6 \
              WHERE id = ?1",
@@ -167,10 +173,12 @@ pub(super) fn insert_record(
             row.start,
             row.json
         ])?;
-    } else {
-        effects.push(Effect::Count(1));
-        effects.push(Effect::Bytes(bytes));
     }
+    effects.push(Effect::Records {
+        namespace: row.namespace.clone(),
+        records: 1,
+        bytes,
+    });
     conn.prepare_cached("DELETE FROM pending WHERE id = ?1")?
         .execute([&row.id])?;
     Ok(Ok(Done::Written))
@@ -194,8 +202,10 @@ pub(super) fn count(conn: &Connection) -> Result<u64, DbError> {
 /// truncated to nothing.
 pub(super) fn recover(conn: &mut Connection) -> Result<Recovery, DbError> {
     conn.execute_batch("PRAGMA secure_delete=ON")?;
-    let (recovery, had_keys) = recover_rows(conn)?;
+    let recovered = recover_rows(conn);
+    // Back to the writer's setting whether or not recovery worked.
     conn.execute_batch("PRAGMA secure_delete=FAST")?;
+    let (recovery, had_keys) = recovered?;
     if had_keys {
         let busy: i64 = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| row.get(0))?;
         if busy != 0 {

@@ -122,8 +122,11 @@ pub(super) fn delete(conn: &Connection, name: &str, effects: &mut Vec<Effect>) -
     conn.execute("DELETE FROM activations WHERE namespace = ?1", [name])?;
     effects.push(Effect::ForgetAuth(uuid));
     effects.push(Effect::ForgetAllActions);
-    effects.push(Effect::Count(-records));
-    effects.push(Effect::Bytes(-bytes));
+    effects.push(Effect::Records {
+        namespace: name.to_string(),
+        records: -records,
+        bytes: -bytes,
+    });
     Ok(Ok(Done::NamespaceDeleted(true)))
 }
 
@@ -145,13 +148,13 @@ pub(super) fn list(conn: &Connection) -> Result<Vec<NamespaceInfo>, DbError> {
 ///
 /// An unknown uuid reads and decodes a stand-in row (an empty name, which
 /// no namespace has), so that it costs what a known one does: both run the
-/// same two index lookups and decode one row.
+/// same one index lookup (a left join from a one-row table) and decode one
+/// row.
 pub(super) fn lookup(conn: &Connection, uuid: &str) -> Result<Option<KnownKey>, DbError> {
     let row: Option<(String, Vec<u8>)> = conn
         .prepare_cached(
-            "SELECT name, key_hash FROM namespaces WHERE uuid = ?1 \
-             UNION ALL SELECT '', zeroblob(32) \
-             WHERE NOT EXISTS (SELECT 1 FROM namespaces WHERE uuid = ?1)",
+            "SELECT coalesce(n.name, ''), coalesce(n.key_hash, zeroblob(32)) \
+             FROM (SELECT ?1 AS uuid) AS q LEFT JOIN namespaces AS n ON n.uuid = q.uuid",
         )?
         .query_row([uuid], |row| Ok((row.get(0)?, row.get(1)?)))
         .optional()?;

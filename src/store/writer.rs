@@ -30,7 +30,7 @@ use rusqlite::{Connection, TransactionBehavior};
 
 use super::activations::{self, PendingRow, RecordRow};
 use super::cache::{ActionCache, AuthCache};
-use super::retention::{self, Usage};
+use super::retention::{self, Usages};
 use super::{DbError, PutOutcome, actions, namespaces, schema};
 use crate::config::StoreConfig;
 use crate::pool::ports::ExecutableAction;
@@ -114,10 +114,15 @@ pub(super) enum Effect {
     ForgetAllActions,
     /// The key of this uuid is gone.
     ForgetAuth(String),
-    /// Activation records added (or, negative, removed).
-    Count(i64),
-    /// Bytes of activation records added (or, negative, removed).
-    Bytes(i64),
+    /// Activation records of `namespace` added (or, negative, removed).
+    Records {
+        /// Whose records.
+        namespace: String,
+        /// How many.
+        records: i64,
+        /// The bytes of their stored JSON.
+        bytes: i64,
+    },
 }
 
 /// Starts the writer thread on `conn`. `lock` is the data dir's lock when
@@ -172,10 +177,10 @@ struct Writer {
     actions: Arc<ActionCache>,
     /// Entries dropped when a namespace goes.
     auth: Arc<AuthCache>,
-    /// Rows in `activations` and their bytes as of our last commit
-    /// (recounted when another process commits), so retention costs no scan
-    /// while the store is under its bounds.
-    usage: Usage,
+    /// Each namespace's rows in `activations` and their bytes as of our
+    /// last commit (recounted when another process commits), so retention
+    /// decides what is over its bounds without reading the table.
+    usage: Usages,
     /// `PRAGMA data_version` at the last housekeeping: it changes only when
     /// another connection (another process) commits.
     data_version: i64,
@@ -285,12 +290,11 @@ impl Writer {
                 Effect::ForgetAction(doc) => self.actions.remove(&doc),
                 Effect::ForgetAllActions => self.actions.clear(),
                 Effect::ForgetAuth(uuid) => self.auth.forget(&uuid),
-                Effect::Count(delta) => {
-                    self.usage.records = self.usage.records.saturating_add_signed(delta);
-                }
-                Effect::Bytes(delta) => {
-                    self.usage.bytes = self.usage.bytes.saturating_add_signed(delta);
-                }
+                Effect::Records {
+                    namespace,
+                    records,
+                    bytes,
+                } => retention::change(&mut self.usage, namespace, records, bytes),
             }
         }
     }
@@ -317,11 +321,10 @@ impl Writer {
             // recovery: its journal may belong to a live server's).
             self.lock = schema::try_lock(&self.lock_path).ok().flatten();
         }
-        if self.lock.is_some() {
-            match retention::enforce(&mut self.conn, &self.config, self.usage) {
-                Ok(removed) => self.usage = self.usage.less(removed),
-                Err(error) => tracing::warn!(%error, "activation retention failed"),
-            }
+        if self.lock.is_some()
+            && let Err(error) = retention::enforce(&mut self.conn, &self.config, &mut self.usage)
+        {
+            tracing::warn!(%error, "activation retention failed");
         }
     }
 }

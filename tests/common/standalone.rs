@@ -81,6 +81,16 @@ impl Server {
     /// Starts a server on `data_dir` (with `config`, if given). The compile
     /// cache is the tests' shared one, so the JS runtime is prepared once.
     pub fn start(data_dir: &Path, config: Option<&Path>) -> Server {
+        Server::start_with(data_dir, config, |_| {})
+    }
+
+    /// [`Server::start`], letting `customize` change the command (limits,
+    /// environment) just before it is spawned.
+    pub fn start_with(
+        data_dir: &Path,
+        config: Option<&Path>,
+        customize: impl FnOnce(&mut Command),
+    ) -> Server {
         let cache = crate::common::cache_dir();
         std::fs::create_dir_all(&cache).expect("cache dir");
         let link = data_dir.join("cache");
@@ -99,14 +109,13 @@ impl Server {
         if let Some(config) = config {
             cmd.arg("--config").arg(config);
         }
-        let mut child = cmd
-            .env_remove("WASMWHISK_CONFIG")
+        cmd.env_remove("WASMWHISK_CONFIG")
             .env_remove("WASMWHISK_PORT")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .expect("spawning wasmwhisk standalone");
+            .stderr(log);
+        customize(&mut cmd);
+        let mut child = cmd.spawn().expect("spawning wasmwhisk standalone");
         let base = listening_on(
             &mut child,
             "wasmwhisk standalone: listening on ",
@@ -256,4 +265,44 @@ pub fn assert_error(reply: &Reply, status: u16, message: &str) {
         "the error has a transaction id: {}",
         reply.text
     );
+}
+
+/// The resident memory of process `pid`, in bytes (`VmRSS`).
+pub fn rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map(|kb| kb * 1024)
+        .expect("VmRSS")
+}
+
+/// Writes `text` as `wasmwhisk.toml` in `dir`; its path.
+pub fn write_config(dir: &Path, text: &str) -> PathBuf {
+    let path = dir.join("wasmwhisk.toml");
+    std::fs::write(&path, text).expect("config");
+    path
+}
+
+/// Creates namespace `name` in the data directory `dir` with the CLI
+/// (`wasmwhisk namespace create`); its key, `uuid:key`.
+pub fn create_namespace(dir: &Path, name: &str) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_wasmwhisk"))
+        .arg("--data-dir")
+        .arg(dir)
+        .args(["namespace", "create", name])
+        .output()
+        .expect("wasmwhisk namespace create");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("key: "))
+        .expect("the new key")
+        .trim()
+        .to_string()
 }
