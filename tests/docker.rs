@@ -8,6 +8,7 @@
 //! Each test labels its containers with its own owner and removes all it
 //! made, even when it fails ([`Owned`]); the blackbox test removes its image.
 
+mod common;
 #[path = "common/docker.rs"]
 mod common_docker;
 
@@ -544,4 +545,283 @@ async fn a_missing_image_is_image_missing() {
         Ok(_) => panic!("created a container of a missing image"),
     }
     assert!(containers_of(&owned.owner).is_empty());
+}
+
+/// A Docker network of a test's own, removed on drop (after the test's
+/// [`Owned`] containers, when declared before it).
+struct Network(String);
+
+impl Network {
+    fn new(test: &str) -> Network {
+        let name = format!("wasmwhisk-test-{test}-{}", &new_activation_id()[..8]);
+        common_docker::docker(&["network", "create", &name]);
+        Network(name)
+    }
+}
+
+impl Drop for Network {
+    fn drop(&mut self) {
+        docker_cli(&["network", "rm", &self.0]);
+    }
+}
+
+/// The real pool (actor, proxies, in-process ports) with the Docker fallback
+/// for `native`, and the `native-misbehave` action deployed as binary code.
+struct DockerPool {
+    pool: wasmwhisk::pool::invoker::PoolHandle,
+    queue:
+        std::sync::Arc<wasmwhisk::pool::queue::LocalQueue<wasmwhisk::protocol::ActivationMessage>>,
+    records: std::sync::Arc<wasmwhisk::pool::local::LocalActivationStore>,
+    bus: tokio::sync::mpsc::UnboundedReceiver<wasmwhisk::pool::local::Outgoing>,
+    action: std::sync::Arc<wasmwhisk::pool::ports::ExecutableAction>,
+}
+
+impl DockerPool {
+    fn start(docker: DockerSettings, stem_cells: u32, pause_grace: Duration) -> DockerPool {
+        use std::sync::Arc;
+        use wasmwhisk::pool::invoker::{PoolHandle, PoolPorts, PoolSettings};
+        use wasmwhisk::pool::local::*;
+        use wasmwhisk::pool::ports::ExecutableAction;
+        use wasmwhisk::pool::prewarm::StemCellSpec;
+        use wasmwhisk::pool::queue::LocalQueue;
+        use wasmwhisk::protocol as p;
+
+        let settings = PoolSettings {
+            user_memory_mb: 1024,
+            stem_cells: vec![StemCellSpec {
+                kind: "native".into(),
+                memory_mb: 128,
+                initial_count: stem_cells,
+                reactive: None,
+            }],
+            memory_sync_interval: Duration::from_millis(50),
+            poll_wait: Duration::from_millis(50),
+            pause_grace,
+            health_test_interval: Duration::from_millis(20),
+            images: [("native".to_string(), proxy_image().to_string())].into(),
+            docker: Some(docker),
+            ..PoolSettings::default()
+        };
+        let queue = Arc::new(LocalQueue::new());
+        let actions = Arc::new(LocalActionStore::new());
+        let records = Arc::new(LocalActivationStore::new());
+        let (messenger, bus) = LocalMessenger::new();
+        let ports = PoolPorts {
+            actions: actions.clone(),
+            activations: records.clone(),
+            queue: queue.clone(),
+            messenger: Arc::new(messenger),
+            cluster: Arc::new(LocalClusterState::new()),
+        };
+        let invoker = p::InvokerInstanceId::new(0, p::ByteSize::from_mb(1024));
+        let pool = PoolHandle::start(
+            common::engine(),
+            invoker,
+            p::EtcdKeys::default(),
+            settings,
+            ports,
+        );
+        let meta = p::WhiskActionMetaData::code_action(
+            p::EntityPath::namespace(p::EntityName::new("guest").expect("name")),
+            p::EntityName::new("misbehave").expect("name"),
+            "native",
+            true,
+            p::ActionLimits {
+                memory: 128,
+                timeout: 20_000,
+                ..Default::default()
+            },
+        );
+        let action = actions.put(ExecutableAction {
+            meta,
+            revision: p::DocRevision::new("1-abcdef"),
+            code: native_action().to_vec().into(),
+            code_key: None,
+        });
+        DockerPool {
+            pool,
+            queue,
+            records,
+            bus,
+            action,
+        }
+    }
+
+    async fn metrics(&self) -> wasmwhisk::pool::introspect::PoolMetrics {
+        self.pool.snapshot().await.expect("the pool runs").metrics
+    }
+
+    /// Waits up to 60 s until `check` holds for the pool's metrics.
+    async fn until(
+        &self,
+        what: &str,
+        check: impl Fn(&wasmwhisk::pool::introspect::PoolMetrics) -> bool,
+    ) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let m = self.metrics().await;
+            if check(&m) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "timed out until {what}: {m:?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Sends a creation message for the action; its ack.
+    async fn create(&mut self) -> wasmwhisk::protocol::ContainerCreationAckMessage {
+        use wasmwhisk::protocol as p;
+        let msg = p::ContainerCreationMessage::for_action(
+            "guest",
+            &self.action.meta,
+            self.action.revision.clone(),
+            p::SchedulerInstanceId::new("0").expect("scheduler"),
+        );
+        let id = msg.creation_id.clone();
+        self.pool.create(msg).await;
+        loop {
+            let out = tokio::time::timeout(Duration::from_secs(60), self.bus.recv())
+                .await
+                .expect("an ack within 60 s")
+                .expect("the bus is open");
+            if let wasmwhisk::pool::local::Outgoing::CreationAck(_, ack) = out
+                && ack.creation_id == id
+            {
+                return *ack;
+            }
+        }
+    }
+
+    /// Queues an activation of the action; its id.
+    fn push(&self, params: Value) -> wasmwhisk::protocol::ActivationId {
+        use wasmwhisk::protocol as p;
+        let msg = p::ActivationMessage::for_action(
+            &self.action.meta,
+            self.action.revision.clone(),
+            p::Identity::basic("guest", "uuid-1", "key-1"),
+            p::ControllerInstanceId::new("0").expect("controller"),
+            Some(params),
+            true,
+        );
+        let id = msg.activation_id.clone();
+        let key = wasmwhisk::pool::slot::WarmKey {
+            invocation_namespace: "guest".into(),
+            action: self
+                .action
+                .meta
+                .fully_qualified_name()
+                .as_string_without_version(),
+            revision: self.action.revision.to_string(),
+        };
+        self.queue.push(&key, msg);
+        id
+    }
+
+    /// Waits up to 60 s for the stored record of `id`.
+    async fn record(
+        &self,
+        id: &wasmwhisk::protocol::ActivationId,
+    ) -> wasmwhisk::protocol::WhiskActivation {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(record) = self.records.record(id) {
+                return record;
+            }
+            assert!(Instant::now() < deadline, "no record for {id}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// OpenWhisk's `FunctionPullingContainerPoolTests` "retry when chosen warmed
+/// container is failed to resume", through the real pool, proxy and Docker
+/// engine: the warmed container of an action is gone behind the pool's back,
+/// so its `docker unpause` fails; the proxy destroys it and the pool tries
+/// the creation again from the start. A ready stem cell of the kind is there,
+/// so the retry takes it: the activation is the stem cell's first, not a
+/// cold start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_when_chosen_warmed_container_is_failed_to_resume() {
+    let owned = Owned::new("resume-failed");
+    let mut f = DockerPool::start(owned.settings(), 1, Duration::from_millis(500));
+    f.until("a stem cell", |m| m.prewarmed == 1).await;
+
+    // The stem cell runs the first activation, pauses and is warmed; a
+    // replacement stem cell starts.
+    assert!(f.create().await.is_success());
+    let first = f.push(json!({"name": "first"}));
+    assert!(f.record(&first).await.response.is_success());
+    f.until("warmed, with a new stem cell", |m| {
+        m.warmed == 1 && m.prewarmed == 1
+    })
+    .await;
+    let paused = common_docker::wait_containers(&owned.owner, 30, |list| {
+        list.iter().any(|(_, state)| state == "paused")
+    });
+    let (warmed, _) = paused
+        .iter()
+        .find(|(_, state)| state == "paused")
+        .unwrap_or_else(|| panic!("no paused container: {paused:?}"));
+    docker_cli(&["rm", "-f", warmed]);
+
+    // The pool chooses the warmed one; its resume fails; the retry takes
+    // the stem cell.
+    assert!(f.create().await.is_success());
+    let second = f.push(json!({"name": "second"}));
+    let record = f.record(&second).await;
+    assert!(record.response.is_success(), "{record:?}");
+    let m = f.metrics().await;
+    assert_eq!(
+        (m.activations_by_start.cold, m.activations_by_start.prewarm),
+        (0, 2),
+        "the retry specialized the stem cell: {m:?}"
+    );
+    f.pool.shutdown(Duration::from_secs(10)).await;
+}
+
+/// OpenWhisk's `FunctionPullingContainerProxyTests` "reschedule the job to
+/// the queue if /run fails connection on Running", through the real pool and
+/// Docker engine: the busy container is killed behind the pool's back, so
+/// the next `/run` cannot connect. The activation goes back to its queue
+/// (no record, no error) and the container is removed; the next container
+/// runs it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reschedule_the_job_to_the_queue_if_run_fails_connection_on_running() {
+    // A network of its own: the killed container's address must not go to
+    // another test's container before the `/run` that should be refused.
+    let network = Network::new("run-refused");
+    let owned = Owned::new("run-refused");
+    let settings = DockerSettings {
+        network: network.0.clone(),
+        ..owned.settings()
+    };
+    let mut f = DockerPool::start(settings, 0, Duration::from_secs(120));
+    assert!(f.create().await.is_success());
+    let first = f.push(json!({"name": "first"}));
+    assert!(f.record(&first).await.response.is_success());
+    let running = common_docker::containers(&owned.owner);
+    assert_eq!(running.len(), 1, "{running:?}");
+    docker_cli(&["kill", &running[0].0]);
+    // Gone for good before the next `/run`: its address no longer answers.
+    let listed = common_docker::wait_containers(&owned.owner, 30, |list| {
+        list.iter().all(|(_, state)| state == "exited")
+    });
+    assert!(
+        listed.iter().all(|(_, state)| state == "exited"),
+        "{listed:?}"
+    );
+
+    let second = f.push(json!({"name": "second"}));
+    f.until("the container is removed", |m| m.busy == 0).await;
+    if let Some(record) = f.records.record(&second) {
+        panic!("handed back, not failed: {record:?}");
+    }
+    assert!(f.create().await.is_success());
+    let record = f.record(&second).await;
+    assert!(record.response.is_success(), "{record:?}");
+    assert_eq!(
+        record.response.result.as_ref().and_then(|r| r.get("ok")),
+        Some(&json!(true))
+    );
+    f.pool.shutdown(Duration::from_secs(10)).await;
 }

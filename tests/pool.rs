@@ -11,7 +11,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use wasmwhisk::pool::health::HealthState;
 use wasmwhisk::pool::invoker::{PoolHandle, PoolPorts, PoolSettings};
 use wasmwhisk::pool::local::*;
-use wasmwhisk::pool::ports::ExecutableAction;
+use wasmwhisk::pool::ports::{ActivationStore, ExecutableAction};
 use wasmwhisk::pool::prewarm::StemCellSpec;
 use wasmwhisk::pool::queue::LocalQueue;
 use wasmwhisk::pool::slot::WarmKey;
@@ -44,17 +44,37 @@ fn settings(user_memory_mb: u64) -> PoolSettings {
 }
 
 fn start(settings: PoolSettings) -> Fixture {
+    let records = Arc::new(LocalActivationStore::new());
+    start_with_store(settings, records.clone(), records)
+}
+
+/// A pool whose records go to `activations` (which keeps them in `records`).
+fn start_with_store(
+    settings: PoolSettings,
+    records: Arc<LocalActivationStore>,
+    activations: Arc<dyn ActivationStore>,
+) -> Fixture {
+    start_with_ports(settings, records, activations, |cluster| cluster)
+}
+
+/// [`start_with_store`], with the pool's cluster state port built around
+/// the fixture's in-process one (to hold a lookup back, for instance).
+fn start_with_ports(
+    settings: PoolSettings,
+    records: Arc<LocalActivationStore>,
+    activations: Arc<dyn ActivationStore>,
+    port: impl FnOnce(Arc<LocalClusterState>) -> Arc<dyn wasmwhisk::pool::ports::ClusterState>,
+) -> Fixture {
     let queue = Arc::new(LocalQueue::new());
     let actions = Arc::new(LocalActionStore::new());
-    let records = Arc::new(LocalActivationStore::new());
     let cluster = Arc::new(LocalClusterState::new());
     let (messenger, bus) = LocalMessenger::new();
     let ports = PoolPorts {
         actions: actions.clone(),
-        activations: records.clone(),
+        activations,
         queue: queue.clone(),
         messenger: Arc::new(messenger),
-        cluster: cluster.clone(),
+        cluster: port(cluster.clone()),
     };
     let invoker = InvokerInstanceId::new(INVOKER, ByteSize::from_mb(settings.user_memory_mb));
     let pool = PoolHandle::start(
@@ -161,8 +181,13 @@ impl Fixture {
         );
         let id = msg.activation_id.clone();
         self.queue.push(&key(action), msg);
+        self.record_of(&id).await
+    }
+
+    /// Waits for the stored record of `id`.
+    async fn record_of(&self, id: &ActivationId) -> WhiskActivation {
         for _ in 0..3000 {
-            if let Some(record) = self.records.record(&id) {
+            if let Some(record) = self.records.record(id) {
                 return record;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
@@ -626,9 +651,11 @@ async fn reactive_stem_cells_expire_and_follow_cold_starts() {
 }
 
 /// `prewarm-container-creation-config`: stem cells start at most
-/// `max-concurrent` per `creation-delay` (paused Tokio time).
+/// `max-concurrent` per `creation-delay`, the first at once (OpenWhisk's
+/// fixed-rate tick starts at 0); paused Tokio time, which stands still
+/// while a stem cell is made on a blocking thread.
 #[tokio::test(start_paused = true)]
-async fn stem_cell_creation_is_throttled_when_configured() {
+async fn create_prewarmed_containers_on_startup_with_creation_delay_configuration() {
     let mut s = settings(1024);
     s.memory_sync_interval = Duration::from_secs(3600);
     s.prewarm_throttle = Some((1, Duration::from_secs(5)));
@@ -646,9 +673,464 @@ async fn stem_cell_creation_is_throttled_when_configured() {
         (3, 0),
         "queued, counted as starting"
     );
-    until_real(&f, "all three stem cells", |m| m.prewarmed == 3).await;
+    until_real(&f, "the first stem cell", |m| m.prewarmed >= 1).await;
     assert!(
-        tokio::time::Instant::now() - t0 >= Duration::from_secs(15),
-        "one creation per 5 s tick"
+        tokio::time::Instant::now() - t0 < Duration::from_secs(5),
+        "the first starts at once, not after a creation-delay"
     );
+    until_real(&f, "all three stem cells", |m| m.prewarmed == 3).await;
+    let took = tokio::time::Instant::now() - t0;
+    assert!(
+        took >= Duration::from_secs(10) && took < Duration::from_secs(15),
+        "then one per 5 s tick: {took:?}"
+    );
+}
+
+/// The activation store of `records`, refusing the next `failures` stores
+/// (a database that is down for a while); counts every store asked for.
+struct FlakyStore {
+    records: Arc<LocalActivationStore>,
+    failures: std::sync::atomic::AtomicUsize,
+    calls: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl ActivationStore for FlakyStore {
+    async fn store(
+        &self,
+        activation: &WhiskActivation,
+    ) -> Result<(), wasmwhisk::pool::ports::StoreError> {
+        use std::sync::atomic::Ordering::SeqCst;
+        self.calls.fetch_add(1, SeqCst);
+        let refused = self
+            .failures
+            .fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if refused {
+            return Err(wasmwhisk::pool::ports::StoreError::Unavailable(
+                "the database is down".into(),
+            ));
+        }
+        self.records.store(activation).await
+    }
+
+    async fn get(
+        &self,
+        id: &ActivationId,
+    ) -> Result<Option<WhiskActivation>, wasmwhisk::pool::ports::StoreError> {
+        self.records.get(id).await
+    }
+}
+
+/// Completion acks of `id` on the bus so far (others are kept aside).
+fn drain_completions(f: &mut Fixture) {
+    while let Ok(out) = f.bus.try_recv() {
+        match out {
+            Outgoing::CreationAck(_, ack) => f.acks.push(*ack),
+            Outgoing::Completion(_, ack) => f.completions.push(*ack),
+        }
+    }
+}
+
+/// docs/pool.md, "Records before acks": a record the store keeps refusing
+/// (every retry of one round) sends no completion ack; the activation goes
+/// back to its queue and runs again, and only the run whose record is stored
+/// is acked (paused Tokio time runs the retries' backoff at once).
+#[tokio::test(start_paused = true)]
+async fn a_record_that_cannot_be_stored_sends_no_ack_and_the_activation_runs_again() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let records = Arc::new(LocalActivationStore::new());
+    let store = Arc::new(FlakyStore {
+        records: records.clone(),
+        failures: 0.into(),
+        calls: 0.into(),
+    });
+    // The retries take about 20 s of (paused) time: the sandbox must still
+    // pull when the activation comes back (here no controller asks for
+    // another one).
+    let mut s = settings(1024);
+    s.pause_grace = Duration::from_secs(3600);
+    let mut f = start_with_store(s, records, store.clone());
+    let action = f.deploy_wasm("flaky", 128);
+    assert!(f.create(&action).await.is_success());
+    // One full round of retries fails: 10 attempts (Shared::store_record).
+    store.failures.store(10, SeqCst);
+    let msg = ActivationMessage::for_action(
+        &action.meta,
+        action.revision.clone(),
+        Identity::basic("guest", "uuid-1", "key-1"),
+        ControllerInstanceId::new("0").expect("controller"),
+        Some(json!({"name": "again"})),
+        true,
+    );
+    let id = msg.activation_id.clone();
+    f.queue.push(&key(&action), msg);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    // A blocking activation with logs: a result and a completion ack.
+    loop {
+        drain_completions(&mut f);
+        let acked = f
+            .completions
+            .iter()
+            .filter(|a| a.activation_id() == &id)
+            .count();
+        if f.records.record(&id).is_some() && acked >= 2 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no record and acks for {id}"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    assert_eq!(
+        store.calls.load(SeqCst),
+        11,
+        "ten refused stores of the first run, one stored of the second"
+    );
+    let acked = f
+        .completions
+        .iter()
+        .filter(|a| a.activation_id() == &id)
+        .count();
+    assert_eq!(acked, 2, "only the stored run is acked");
+    let record = f.records.record(&id).expect("stored");
+    assert!(record.response.is_success(), "{record:?}");
+}
+
+/// OpenWhisk's `FunctionPullingContainerPoolTests` "send ack(reschedule) to
+/// scheduler when container creation is failed or resource is not enough",
+/// through the real actor and a real failed creation (a `wasm` action whose
+/// code is no component): `ResourceNotEnoughError` for the big one, then one
+/// `WhiskError` ack (OpenWhisk's `ContainerCreationFailed`, reschedulable)
+/// and no second `UnknownError` ack when the proxy's removal follows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_ack_reschedule_to_scheduler_when_container_creation_is_failed_or_resource_is_not_enough()
+ {
+    let mut f = start(settings(256));
+    let big = f.deploy_wasm("big", 512);
+    let refused = f.create(&big).await;
+    assert_eq!(
+        refused.error,
+        Some(ContainerCreationError::ResourceNotEnoughError)
+    );
+    let broken = f.deploy(meta("broken", "wasm", 128), 1, b"not a component".to_vec());
+    let msg = creation(&broken);
+    let creation_id = msg.creation_id.clone();
+    f.pool.create(msg).await;
+    let failed = f.ack_of(&creation_id).await;
+    assert_eq!(failed.error, Some(ContainerCreationError::WhiskError));
+    let reason = failed.reason.unwrap_or_default();
+    assert!(
+        reason.starts_with(&format!("creationId: {creation_id}, ")),
+        "{reason}"
+    );
+    // The removal that follows is booked and sends nothing more: by the
+    // next creation's ack (a real instantiation later), none has come.
+    f.until("the failed sandbox is gone", |s| {
+        s.metrics.in_progress == 0 && s.metrics.memory_in_progress_mb == 0
+    })
+    .await;
+    let good = f.deploy_wasm("good", 128);
+    assert!(f.create(&good).await.is_success());
+    assert!(
+        f.acks.iter().all(|a| a.creation_id != creation_id),
+        "a second ack: {:?}",
+        f.acks
+    );
+}
+
+/// OpenWhisk's `FunctionPullingContainerProxyTests` "remove the ETCD data
+/// first when disabling the container proxy": a disable deletes a busy
+/// sandbox's `namespace/` key at once, while its activation still runs; the
+/// activation then finishes with its record and the sandbox goes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remove_the_etcd_data_first_when_disabling_the_container_proxy() {
+    let mut f = start(settings(1024));
+    // Runs for 3 s: long beside a key deletion, short for a test.
+    let action = f.deploy_js(
+        "slow",
+        128,
+        "function main() { const end = Date.now() + 3000; while (Date.now() < end) {} return {done: true}; }",
+    );
+    assert!(f.create(&action).await.is_success());
+    let live = "whisk/namespace/guest/guest/slow/";
+    f.until("the sandbox is registered", |_| f.cluster.has_prefix(live))
+        .await;
+    let msg = ActivationMessage::for_action(
+        &action.meta,
+        action.revision.clone(),
+        Identity::basic("guest", "uuid-1", "key-1"),
+        ControllerInstanceId::new("0").expect("controller"),
+        Some(json!({})),
+        true,
+    );
+    let id = msg.activation_id.clone();
+    f.queue.push(&key(&action), msg);
+    f.until("the activation runs", |s| {
+        s.metrics.activations_by_start.cold == 1
+    })
+    .await;
+    f.pool.disable();
+    f.until("the key is deleted", |_| !f.cluster.has_prefix(live))
+        .await;
+    assert!(
+        f.records.record(&id).is_none(),
+        "the key goes before the activation in hand ends"
+    );
+    let record = f.record_of(&id).await;
+    assert_eq!(record.response.result, Some(json!({"done": true})));
+    f.until("the sandbox is destroyed", |s| {
+        s.metrics.busy == 0 && s.metrics.disabling == 0 && s.metrics.warmed == 0
+    })
+    .await;
+}
+
+/// OpenWhisk's "send memory info to invokerHealthManager immediately when
+/// doesn't have enough resource happens": with a memory sync of an hour,
+/// the refusal itself publishes the memory report.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_memory_info_to_invoker_health_manager_immediately_when_not_enough_resource_happens() {
+    let mut s = settings(256);
+    s.memory_sync_interval = Duration::from_secs(3600);
+    let mut f = start(s);
+    wait_real("the first report", || f.health().is_some()).await;
+    let action = f.deploy_wasm("big", 256);
+    assert!(f.create(&action).await.is_success());
+    assert_eq!(
+        f.health().map(|h| h.free_memory),
+        Some(256),
+        "no sync tick has run since the start"
+    );
+    let refused = f.create(&action).await;
+    assert_eq!(
+        refused.error,
+        Some(ContainerCreationError::ResourceNotEnoughError)
+    );
+    wait_real("the report of the refusal", || {
+        f.health()
+            .is_some_and(|h| h.free_memory == 0 && h.busy_memory + h.in_progress_memory == 256)
+    })
+    .await;
+}
+
+/// Polls `check` for at most 30 s of real time.
+async fn wait_real(what: &str, check: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !check() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// OpenWhisk's "run actions to a cold start container with get no
+/// activationMessage": a sandbox that never ran an activation is removed
+/// after `pause-grace`, not paused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_actions_to_a_cold_start_container_with_get_no_activation_message() {
+    let mut s = settings(1024);
+    s.pause_grace = Duration::from_millis(150);
+    // A paused sandbox would stay warmed for the test's whole life.
+    s.idle_container = Duration::from_secs(600);
+    let mut f = start(s);
+    let action = f.deploy_wasm("idle", 128);
+    assert!(f.create(&action).await.is_success());
+    f.until("it is removed", |s| {
+        s.metrics.busy == 0 && s.metrics.in_progress == 0 && s.metrics.warmed == 0
+    })
+    .await;
+    let snap = f.snapshot().await;
+    assert_eq!(snap.metrics.memory_free_mb, 1024);
+    assert!(f.cluster.keys_with_prefix("whisk/warmed/").is_empty());
+    assert!(f.cluster.keys_with_prefix("whisk/namespace/").is_empty());
+}
+
+/// OpenWhisk's "run actions to a started prewarm container with get no
+/// activationMessage": a specialized stem cell that never ran is removed
+/// too, and the stem cells stay at their count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_actions_to_a_started_prewarm_container_with_get_no_activation_message() {
+    let mut s = settings(1024);
+    s.pause_grace = Duration::from_millis(150);
+    s.idle_container = Duration::from_secs(600);
+    s.stem_cells = vec![StemCellSpec {
+        kind: "js".into(),
+        memory_mb: 256,
+        initial_count: 1,
+        reactive: None,
+    }];
+    let mut f = start(s);
+    f.until("a stem cell is ready", |s| s.metrics.prewarmed == 1)
+        .await;
+    let action = f.deploy_js("idle", 256, "function main() { return {}; }");
+    assert!(f.create(&action).await.is_success());
+    f.until("it is removed and the stem cell replaced", |s| {
+        s.metrics.busy == 0
+            && s.metrics.in_progress == 0
+            && s.metrics.warmed == 0
+            && s.metrics.prewarmed == 1
+            && s.metrics.prewarm_starting == 0
+    })
+    .await;
+    assert_eq!(f.snapshot().await.metrics.memory_free_mb, 1024);
+    assert!(f.cluster.keys_with_prefix("whisk/warmed/").is_empty());
+}
+
+/// OpenWhisk's "not timeout when running long time action": an activation
+/// running several times `pause-grace` keeps its sandbox, which takes the
+/// next activation without a new init.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn not_timeout_when_running_long_time_action() {
+    let mut s = settings(1024);
+    s.pause_grace = Duration::from_millis(200);
+    let mut f = start(s);
+    let action = f.deploy_js(
+        "long",
+        128,
+        "async function main() { await new Promise(r => setTimeout(r, 1000)); return {done: true}; }",
+    );
+    assert!(f.create(&action).await.is_success());
+    // Both queued at once: the second is pulled right after the first ends.
+    let ids: Vec<ActivationId> = (0..2)
+        .map(|_| {
+            let msg = activation(&action, None);
+            let id = msg.activation_id.clone();
+            f.queue.push(&key(&action), msg);
+            id
+        })
+        .collect();
+    let records = wait_records(&f, &ids).await;
+    for record in &records {
+        assert_eq!(
+            record.response.result,
+            Some(json!({"done": true})),
+            "{record:?}"
+        );
+    }
+    assert!(annotation(&records[0], "initTime").is_some());
+    assert!(
+        annotation(&records[1], "initTime").is_none(),
+        "the same sandbox ran the second"
+    );
+    let starts = f.snapshot().await.metrics.activations_by_start;
+    assert_eq!((starts.cold, starts.warm), (1, 1));
+}
+
+fn activation(action: &ExecutableAction, keeping_count: Option<u32>) -> ActivationMessage {
+    let mut msg = ActivationMessage::for_action(
+        &action.meta,
+        action.revision.clone(),
+        Identity::basic("guest", "uuid-1", "key-1"),
+        ControllerInstanceId::new("0").expect("controller"),
+        Some(json!({})),
+        true,
+    );
+    msg.user.limits.warmed_container_keeping_count = keeping_count;
+    msg
+}
+
+async fn wait_records(f: &Fixture, ids: &[ActivationId]) -> Vec<WhiskActivation> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let found: Vec<WhiskActivation> =
+            ids.iter().filter_map(|id| f.records.record(id)).collect();
+        if found.len() == ids.len() {
+            return found;
+        }
+        assert!(std::time::Instant::now() < deadline, "records of {ids:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// The cluster state, with the live-count lookup held until released.
+struct HeldCounts {
+    inner: Arc<LocalClusterState>,
+    asked: std::sync::atomic::AtomicUsize,
+    open: tokio::sync::watch::Sender<bool>,
+}
+
+#[async_trait::async_trait]
+impl wasmwhisk::pool::ports::ClusterState for HeldCounts {
+    async fn put(
+        &self,
+        key: &str,
+        value: &str,
+    ) -> Result<(), wasmwhisk::pool::ports::ClusterError> {
+        self.inner.put(key, value).await
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), wasmwhisk::pool::ports::ClusterError> {
+        self.inner.delete(key).await
+    }
+
+    async fn count_prefix(
+        &self,
+        prefix: &str,
+    ) -> Result<usize, wasmwhisk::pool::ports::ClusterError> {
+        self.asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let mut open = self.open.subscribe();
+        let _ = open.wait_for(|open| *open).await;
+        self.inner.count_prefix(prefix).await
+    }
+}
+
+/// OpenWhisk's "not destroy itself when time out happens but a new
+/// activation message comes": a paused sandbox whose `idle-container` ran
+/// out, while its keep decision still reads the live count, is resumed by
+/// a creation message that comes meanwhile, not destroyed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn not_destroy_itself_when_time_out_happens_but_a_new_activation_message_comes() {
+    let mut s = settings(1024);
+    s.pause_grace = Duration::from_millis(100);
+    s.idle_container = Duration::from_millis(200);
+    let (open, _) = tokio::sync::watch::channel(false);
+    let held = Arc::new(std::sync::OnceLock::<Arc<HeldCounts>>::new());
+    let port = held.clone();
+    let records = Arc::new(LocalActivationStore::new());
+    let mut f = start_with_ports(s, records.clone(), records, move |inner| {
+        let counts = Arc::new(HeldCounts {
+            inner,
+            asked: Default::default(),
+            open,
+        });
+        let _ = port.set(counts.clone());
+        counts
+    });
+    let Some(held) = held.get().cloned() else {
+        panic!("the port was built");
+    };
+    let action = f.deploy_wasm("hello", 128);
+    assert!(f.create(&action).await.is_success());
+    // A keeping count of 1: the expiry asks for the live count.
+    let msg = activation(&action, Some(1));
+    let first = msg.activation_id.clone();
+    f.queue.push(&key(&action), msg);
+    wait_records(&f, &[first]).await;
+    f.until("it pauses", |s| s.metrics.warmed == 1).await;
+    wait_real("the keep decision asks for the live count", || {
+        held.asked.load(std::sync::atomic::Ordering::SeqCst) > 0
+    })
+    .await;
+    // New work while the decision is pending: the same sandbox takes it.
+    assert!(f.create(&action).await.is_success());
+    let msg = activation(&action, Some(1));
+    let second = msg.activation_id.clone();
+    f.queue.push(&key(&action), msg);
+    let record = wait_records(&f, &[second]).await.remove(0);
+    assert!(record.response.is_success(), "{record:?}");
+    assert!(
+        annotation(&record, "initTime").is_none(),
+        "resumed, not destroyed and cold-started: {record:?}"
+    );
+    let _ = held.open.send(true);
+    // The late decision leaves it alone: it pauses again, still warm.
+    f.until("it pauses again", |s| {
+        s.metrics.warmed == 1 && s.metrics.busy == 0
+    })
+    .await;
+    let starts = f.snapshot().await.metrics.activations_by_start;
+    assert_eq!((starts.cold, starts.warm), (1, 1));
 }

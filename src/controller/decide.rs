@@ -2,6 +2,11 @@
 //! `SchedulingDecisionMaker` (docs/openwhisk.md §5.2) for a queue that is running,
 //! as a pure function of one snapshot of the queue.
 //!
+//! A sandbox runs one activation at a time, whatever the action's
+//! `concurrency` limit (docs/pool.md, "Concurrency of 1 per sandbox"), so
+//! OpenWhisk's `maxConcurrent` divisor is always 1 here and is left out: a
+//! divisor of `concurrency` would ask for too few sandboxes.
+//!
 //! Left out, because standalone mode has one invoker and no etcd throttle
 //! flags: the namespace-throttling states (a queue whose namespace is at its
 //! limit simply asks for nothing more; its activations wait and the oldest
@@ -20,8 +25,6 @@ pub struct QueueSnapshot {
     pub stale: usize,
     /// Average duration of its recent activations, ms; `None` before any.
     pub avg_duration_ms: Option<f64>,
-    /// Activations one sandbox runs at once.
-    pub max_concurrent: usize,
     /// What the namespace may still add: its limit minus its live sandboxes
     /// and creations in progress (may be negative).
     pub namespace_capacity: i64,
@@ -42,16 +45,16 @@ pub fn sandboxes_to_add(s: &QueueSnapshot) -> usize {
     let in_progress = s.in_progress as i64;
     let available = s.available as i64;
     let stale = s.stale as i64;
-    let max_concurrent = s.max_concurrent.max(1) as f64;
 
     let wanted = if containers == 0 {
         // AddInitialContainer / AddContainer: the first sandbox.
         i64::from(available > 0)
     } else {
         match s.avg_duration_ms.filter(|d| *d > 0.0) {
-            None => (ceil_div(stale as f64, max_concurrent) - in_progress).min(available),
+            // One activation per sandbox: OpenWhisk's `ceil(stale / maxConcurrent)`.
+            None => (stale - in_progress).min(available),
             Some(duration) => {
-                let throughput = (100.0 / duration) * max_concurrent;
+                let throughput = 100.0 / duration;
                 let expected = throughput * containers as f64;
                 let non_stale = available - stale;
                 let stale_provision = ceil_div(stale as f64, throughput).min(stale) - in_progress;
@@ -74,7 +77,6 @@ mod tests {
 
     fn snapshot() -> QueueSnapshot {
         QueueSnapshot {
-            max_concurrent: 1,
             namespace_capacity: 30,
             ..QueueSnapshot::default()
         }
@@ -173,15 +175,21 @@ mod tests {
         assert_eq!(sandboxes_to_add(&full), 0);
     }
 
+    /// OpenWhisk's "add containers when action concurrency >1 when no average
+    /// duration and there are stale activations", as wasmwhisk differs: its
+    /// sandboxes take one activation at a time whatever the action's
+    /// `concurrency`, so ten stale activations ask for ten sandboxes less the
+    /// creations under way (the snapshot has no concurrency to divide by).
     #[test]
-    fn concurrency_divides_the_stale_count() {
+    fn add_containers_when_action_concurrency_over_1_when_no_average_duration_and_there_are_stale_activations()
+     {
         let s = QueueSnapshot {
             existing: 1,
+            in_progress: 2,
             available: 10,
             stale: 10,
-            max_concurrent: 5,
             ..snapshot()
         };
-        assert_eq!(sandboxes_to_add(&s), 2);
+        assert_eq!(sandboxes_to_add(&s), 8);
     }
 }

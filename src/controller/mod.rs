@@ -712,8 +712,6 @@ impl Inner {
                     avg_duration_ms: self
                         .completions
                         .average_duration(&key.invocation_namespace, &key.action),
-                    max_concurrent: usize::try_from(queue.action.meta.limits.concurrency)
-                        .unwrap_or(1),
                     namespace_capacity: limit - used,
                 };
                 let add = sandboxes_to_add(&snapshot);

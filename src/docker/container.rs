@@ -166,7 +166,7 @@ impl DockerContainer {
             }
         };
         self.lifecycle = Lifecycle::Retired;
-        let (response, logs) = self.finish(failure, start, log_limit).await;
+        let (response, logs, _) = self.finish(failure, start, log_limit).await;
         Err(ContainerInitError::Failed(InitFailure {
             response,
             logs,
@@ -245,7 +245,16 @@ impl DockerContainer {
         if ending.response.status.retires_sandbox() {
             self.lifecycle = Lifecycle::Retired;
         }
-        let (response, logs) = self.finish(ending, start, log_limit).await;
+        let answered = ending.answered;
+        let (response, logs, logs_lost) = self.finish(ending, start, log_limit).await;
+        // OpenWhisk's `LogCollectingException`: the activation keeps its
+        // response and the lines that came, and the container, whose logs
+        // can no longer be read, is destroyed. Sentinels that are only late
+        // keep it: an image may write none (OpenWhisk does not wait for
+        // them from blackbox images).
+        if answered && logs_lost && log_limit > 0 {
+            self.lifecycle = Lifecycle::Retired;
+        }
         Ok(RunReport {
             response,
             logs,
@@ -295,28 +304,31 @@ impl DockerContainer {
     /// The final response and the logs of an init or run: a developer
     /// error other than a timeout becomes the memory message if the kernel
     /// killed a process of the container for memory since `since` (looked
-    /// up while the logs are collected).
+    /// up while the logs are collected). Also says whether the log stream
+    /// was lost.
     async fn finish(
         &self,
         ending: Ending,
         since: SystemTime,
         log_limit: usize,
-    ) -> (ActivationResponse, Vec<String>) {
+    ) -> (ActivationResponse, Vec<String>, bool) {
         let check_memory = !ending.timed_out && ending.response.status.retires_sandbox();
         let memory = async { check_memory && self.docker.oom_killed(&self.id, since).await };
-        let (killed, logs) = tokio::join!(memory, self.collect_logs(log_limit, ending.answered));
+        let (killed, (logs, lost)) =
+            tokio::join!(memory, self.collect_logs(log_limit, ending.answered));
         let response = if killed {
             ActivationResponse::developer_error(messages::MEMORY_EXHAUSTED)
         } else {
             ending.response
         };
-        (response, logs)
+        (response, logs, lost)
     }
 
     /// The activation's log lines: up to the sentinels when the proxy
     /// answered (it writes them after every answer), else only what has
-    /// arrived, with OpenWhisk's warning.
-    async fn collect_logs(&self, limit: usize, answered: bool) -> Vec<String> {
+    /// arrived, with OpenWhisk's warning. Also says whether the log stream
+    /// was lost before the sentinels.
+    async fn collect_logs(&self, limit: usize, answered: bool) -> (Vec<String>, bool) {
         let wait = if answered {
             SENTINEL_WAIT
         } else {

@@ -65,10 +65,13 @@ impl LogFollower {
     /// Collects one activation's lines, waiting at most `wait` for the
     /// sentinels on both streams. Without both sentinels (or once the
     /// stream ended) it takes what arrived and appends OpenWhisk's warning
-    /// that data might be missing.
-    pub(crate) async fn collect(&self, limit: usize, wait: Duration) -> Vec<String> {
+    /// that data might be missing. Also says whether the stream was lost
+    /// before both sentinels came: the container's logs cannot be read any
+    /// more (a sentinel that is only late, as from an image that writes
+    /// none, is not a loss).
+    pub(crate) async fn collect(&self, limit: usize, wait: Duration) -> (Vec<String>, bool) {
         let deadline = tokio::time::Instant::now() + wait;
-        let complete = loop {
+        let (complete, lost) = loop {
             let changed = self.shared.changed.notified();
             tokio::pin!(changed);
             // Registered before looking, so a change in between still wakes us.
@@ -76,14 +79,14 @@ impl LogFollower {
             {
                 let buffer = self.shared.lock();
                 if buffer.sentinels_seen() {
-                    break true;
+                    break (true, false);
                 }
                 if buffer.ended() {
-                    break false;
+                    break (false, true);
                 }
             }
             if tokio::time::timeout_at(deadline, changed).await.is_err() {
-                break false;
+                break (false, false);
             }
         };
         let mut lines = self.shared.lock().take(limit);
@@ -94,7 +97,7 @@ impl LogFollower {
                 LOG_FAILURE,
             ));
         }
-        lines
+        (lines, lost)
     }
 
     /// Stops following.

@@ -33,7 +33,7 @@ use super::proxy::{self, Control, ProxyArgs, Start};
 use super::queue::ActivationQueue;
 use super::slot::{CreationDecision, PoolAction, Refusal, SandboxId, Slot, WarmKey};
 use super::state::PoolState;
-use super::warm::{Keeping, WarmCache, WarmEntry};
+use super::warm::{Keeping, WarmCache, WarmEntry, live_count_with_retries};
 use crate::action::{ActionKind, ActionLimits, ActivationContext, InitArgs};
 use crate::config::Config;
 use crate::docker::DockerSettings;
@@ -229,6 +229,14 @@ pub enum Event {
         /// The sandbox.
         id: SandboxId,
     },
+    /// `ResumeFailed`: a warmed sandbox could not be resumed and is gone;
+    /// its creation is tried again.
+    ResumeFailed {
+        /// The sandbox.
+        id: SandboxId,
+        /// The action it was to run.
+        action: Arc<ExecutableAction>,
+    },
     /// `ContainerCreationFailed`.
     CreationFailed {
         /// The sandbox.
@@ -255,12 +263,11 @@ pub enum Event {
         /// Backfill stem cells.
         replace_prewarm: bool,
     },
-    /// The keep decision of a warmed sandbox whose `idle-container` ran out.
+    /// The keep decision of a warmed sandbox whose `idle-container` ran out
+    /// (the sandbox waits in the actor's `deciding` map meanwhile).
     KeepDecision {
         /// The sandbox.
         id: SandboxId,
-        /// It.
-        entry: WarmEntry,
         /// Keep it this long more; `None`: remove it.
         keep: Option<Duration>,
     },
@@ -526,6 +533,11 @@ struct Actor {
     /// The control channel of every sandbox with a proxy task.
     proxies: HashMap<SandboxId, mpsc::Sender<Control>>,
     warm: WarmCache,
+    /// Warmed sandboxes whose `idle-container` ran out, while their keep
+    /// decision reads the live count: still warmed in the books, so a
+    /// creation message that comes meanwhile resumes one (OpenWhisk: a
+    /// timed-out container that gets new work is not destroyed).
+    deciding: HashMap<SandboxId, WarmEntry>,
     health_test: Option<oneshot::Sender<()>>,
     publish: watch::Sender<Option<InvokerResourceMessage>>,
     disabling: bool,
@@ -555,6 +567,7 @@ impl Actor {
             stem_cells: HashMap::new(),
             proxies: HashMap::new(),
             warm: WarmCache::new(),
+            deciding: HashMap::new(),
             health_test: None,
             publish,
             disabling: false,
@@ -585,6 +598,9 @@ impl Actor {
             .then(|| TokioInstant::now() + schedule.init_delay());
         let mut next_disable: Option<TokioInstant> = None;
         let mut next_prewarm: Option<TokioInstant> = None;
+        // The throttle's last round: OpenWhisk's fixed-rate tick starts at
+        // once, so a queue that waited no round starts its first now.
+        let mut last_prewarm: Option<TokioInstant> = None;
         let far = || TokioInstant::now() + Duration::from_secs(86_400);
         loop {
             if self.disabling && next_disable.is_none() {
@@ -594,7 +610,8 @@ impl Actor {
                 && !self.prewarm_queue.is_empty()
                 && next_prewarm.is_none()
             {
-                next_prewarm = Some(TokioInstant::now() + delay);
+                let now = TokioInstant::now();
+                next_prewarm = Some(last_prewarm.map_or(now, |last| (last + delay).max(now)));
             }
             let shutdown_at = self.shutdown.as_ref().map(|(at, _)| *at);
             tokio::select! {
@@ -609,6 +626,7 @@ impl Actor {
                 }
                 _ = tokio::time::sleep_until(next_prewarm.unwrap_or_else(far)), if next_prewarm.is_some() => {
                     next_prewarm = None;
+                    last_prewarm = Some(TokioInstant::now());
                     self.drain_prewarm_queue();
                 }
                 _ = tokio::time::sleep_until(next_disable.unwrap_or_else(far)), if next_disable.is_some() => {
@@ -678,6 +696,7 @@ impl Actor {
                 result,
                 expires,
             } => self.stem_cell_created(id, result, expires),
+            Event::ResumeFailed { id, action } => self.resume_failed(id, action),
             Event::Ready { id } => match self.state.ready(id) {
                 Ok(Some(msg)) => self.ack(msg, None),
                 Ok(None) => {}
@@ -701,16 +720,22 @@ impl Actor {
                 self.proxies.remove(&id);
                 self.removed(id, replace_prewarm);
             }
-            Event::KeepDecision { id, entry, keep } => match keep {
-                Some(ttl) if matches!(self.state.slot(id), Some(Slot::Warmed { .. })) => {
-                    let entry = WarmEntry {
-                        kept: true,
-                        ..entry
-                    };
-                    self.warm.insert(id, entry, ttl);
+            Event::KeepDecision { id, keep } => {
+                // Taken meanwhile (resumed, evicted, drained): nothing to do.
+                let Some(entry) = self.deciding.remove(&id) else {
+                    return;
+                };
+                match keep {
+                    Some(ttl) if matches!(self.state.slot(id), Some(Slot::Warmed { .. })) => {
+                        let entry = WarmEntry {
+                            kept: true,
+                            ..entry
+                        };
+                        self.warm.insert(id, entry, ttl);
+                    }
+                    _ => self.destroy_warm(id, entry),
                 }
-                _ => self.destroy_warm(id, entry),
-            },
+            }
             Event::Outcome(ok) => {
                 let actions = self.health.outcome(ok);
                 self.health_actions(actions);
@@ -719,8 +744,35 @@ impl Actor {
     }
 
     fn create(&mut self, msg: ContainerCreationMessage, action: Arc<ExecutableAction>) {
-        let backend = self.shared.settings.backend(&action);
-        let pool_action = PoolAction {
+        let pool_action = self.pool_action(&msg, &action);
+        let kept = msg.clone();
+        // Tokio's clock, so tests with paused time see waiting expire.
+        let now = TokioInstant::now().into_std();
+        let decision = self.state.create_at(&pool_action, msg, now);
+        self.carry_out(decision, kept, pool_action, action, now);
+    }
+
+    /// OpenWhisk's `ResumeFailed`: the warmed sandbox `id` could not be
+    /// resumed (its proxy destroyed it); its creation message is tried again
+    /// from the start, warm → prewarm → cold.
+    fn resume_failed(&mut self, id: SandboxId, action: Arc<ExecutableAction>) {
+        self.proxies.remove(&id);
+        let Some(kept) = self.state.creation(id).cloned() else {
+            self.removed(id, true);
+            return;
+        };
+        let pool_action = self.pool_action(&kept, &action);
+        let now = TokioInstant::now().into_std();
+        match self.state.retry_after_resume_failed(id, &pool_action, now) {
+            Some(decision) => self.carry_out(decision, kept, pool_action, action, now),
+            None => self.removed(id, true),
+        }
+    }
+
+    /// What the pool's books need of a creation.
+    fn pool_action(&self, msg: &ContainerCreationMessage, action: &ExecutableAction) -> PoolAction {
+        let backend = self.shared.settings.backend(action);
+        PoolAction {
             key: WarmKey {
                 invocation_namespace: msg.invocation_namespace.clone(),
                 action: msg.action.as_string_without_version(),
@@ -734,11 +786,19 @@ impl Actor {
             },
             memory_mb: action.meta.limits.memory,
             executable: backend.is_some() && action.meta.is_executable(),
-        };
-        let kept = msg.clone();
-        // Tokio's clock, so tests with paused time see waiting expire.
-        let now = TokioInstant::now().into_std();
-        let mut decision = self.state.create_at(&pool_action, msg, now);
+        }
+    }
+
+    /// Carries a creation decision out: refuses, reclaims, or starts a
+    /// proxy on a warmed sandbox, a stem cell or a new one.
+    fn carry_out(
+        &mut self,
+        mut decision: CreationDecision,
+        kept: ContainerCreationMessage,
+        pool_action: PoolAction,
+        action: Arc<ExecutableAction>,
+        now: Instant,
+    ) {
         let (id, action, start, keeping) = loop {
             match decision {
                 CreationDecision::Refuse(refusal) => {
@@ -755,7 +815,7 @@ impl Actor {
                     self.refuse(Refusal::ResourceNotEnough, kept, &pool_action);
                     return;
                 }
-                CreationDecision::Warm { id } => match self.warm.take(id) {
+                CreationDecision::Warm { id } => match self.take_warm(id) {
                     Some(entry) => {
                         self.unregister_warmed(id, &entry);
                         break (id, entry.action, Start::Warm(entry.sandbox), entry.keeping);
@@ -1012,6 +1072,12 @@ impl Actor {
         }
     }
 
+    /// Takes warmed sandbox `id` out of the cache, or out of its pending
+    /// keep decision.
+    fn take_warm(&mut self, id: SandboxId) -> Option<WarmEntry> {
+        self.warm.take(id).or_else(|| self.deciding.remove(&id))
+    }
+
     /// Destroys a warmed sandbox already out of the cache.
     fn destroy_warm(&mut self, id: SandboxId, entry: WarmEntry) {
         self.unregister_warmed(id, &entry);
@@ -1022,7 +1088,7 @@ impl Actor {
     fn evict(&mut self, ids: Vec<SandboxId>) {
         for id in ids {
             // `PoolState::evict` already took them off the books.
-            if let Some(entry) = self.warm.take(id) {
+            if let Some(entry) = self.take_warm(id) {
                 self.unregister_warmed(id, &entry);
             }
         }
@@ -1040,7 +1106,7 @@ impl Actor {
     /// Shuts sandboxes down that the pool moved to disabling.
     fn shut_down(&mut self, ids: Vec<SandboxId>) {
         for id in ids {
-            if let Some(entry) = self.warm.take(id) {
+            if let Some(entry) = self.take_warm(id) {
                 self.destroy_warm(id, entry);
             } else if let Some(running) = self.proxies.get(&id) {
                 let _ = running.try_send(Control::GracefulShutdown);
@@ -1085,26 +1151,23 @@ impl Actor {
 
     /// `idle-container` ran out (or, for a kept one, `keeping-duration`):
     /// OpenWhisk's `DetermineKeepContainer`.
+    /// The live count is read with retries (5 × 500 ms) by a task; the
+    /// sandbox waits in `deciding`, where a creation can still take it.
     fn idle_expired(&mut self, id: SandboxId, entry: WarmEntry) {
-        if entry.kept || entry.keeping.count == 0 {
-            // Its own warmed key counts, so a keeping count of 0 never keeps.
+        if !entry.keeping.needs_live_count(entry.kept) {
             self.destroy_warm(id, entry);
             return;
         }
         let shared = self.shared.clone();
-        let keeping_duration = shared.settings.keeping_duration;
+        let keeping = entry.keeping;
         let fqn = entry.action.meta.fully_qualified_name();
         let ns = entry.invocation_namespace.clone();
         let rev = entry.action.revision.clone();
+        self.deciding.insert(id, entry);
         tokio::spawn(async move {
-            let live = live_containers(&shared, &ns, &fqn, &rev).await;
-            let keep = match live {
-                Some(n) if n <= entry.keeping.count as usize => {
-                    Some(entry.keeping.timeout.unwrap_or(keeping_duration))
-                }
-                _ => None,
-            };
-            shared.send(Event::KeepDecision { id, entry, keep });
+            let live = live_count_with_retries(|| live_containers(&shared, &ns, &fqn, &rev)).await;
+            let keep = keeping.decide(false, live, shared.settings.keeping_duration);
+            shared.send(Event::KeepDecision { id, keep });
         });
     }
 
@@ -1176,7 +1239,8 @@ impl Actor {
         // settled first, so the clean-up below sees them all.
         self.shared.docker.close(Duration::from_secs(10)).await;
         let mut idle = Vec::new();
-        for (id, entry) in self.warm.drain() {
+        let deciding: Vec<(SandboxId, WarmEntry)> = self.deciding.drain().collect();
+        for (id, entry) in self.warm.drain().into_iter().chain(deciding) {
             self.unregister_warmed(id, &entry);
             idle.push(entry.sandbox);
         }

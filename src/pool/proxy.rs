@@ -4,13 +4,14 @@
 //! ```text
 //!  cold: create ─┐
 //!  prewarm ──────┼─▶ register namespace/ key ─▶ Ready (pool acks) ─▶ pull ◀─────────┐
-//!  warm (resume)─┘                                                   │  activation  │
+//!  warm (resume)─┘  (resume fails: destroy, the pool retries)        │  activation  │
 //!                                                                    ├─▶ init once, run, record, acks, done
 //!                                                                    │   developer/whisk error ─▶ destroy
 //!                       no activation for pause-grace ───────────────┤
 //!          initialized: unregister namespace/, register warmed/ ─▶ Paused (task ends)
 //!          never ran:   destroy
-//!                       GracefulShutdown (deletion/disable) ─▶ finish the run in hand, destroy
+//!                       GracefulShutdown (deletion/disable) ─▶ unregister namespace/ at once,
+//!                                                  finish the run in hand, destroy
 //! ```
 //!
 //! The task owns its sandbox; Wasm runs on Tokio's blocking pool through
@@ -214,7 +215,7 @@ pub async fn run(shared: Arc<Shared>, args: ProxyArgs, mut control: mpsc::Receiv
         start,
         keeping,
     } = args;
-    let mut origin = match &start {
+    let origin = match &start {
         Start::Cold => StartKind::Cold,
         Start::Prewarmed(_) => StartKind::Prewarm,
         Start::Warm(_) => StartKind::Warm,
@@ -224,12 +225,14 @@ pub async fn run(shared: Arc<Shared>, args: ProxyArgs, mut control: mpsc::Receiv
         Start::Prewarmed(container) => Some((container, false)),
         Start::Warm(container) => match container.resume().await {
             Ok(()) => Some((container, true)),
-            // OpenWhisk's `ResumeFailed`: this one goes, a new one comes.
+            // OpenWhisk's `ResumeFailed`: this one goes, and the pool tries
+            // the creation again from the start (another warmed sandbox, a
+            // stem cell, else a new one).
             Err(error) => {
-                tracing::warn!(sandbox = id, %error, "resuming a warmed container failed; creating a new one");
+                tracing::warn!(sandbox = id, %error, "resuming a warmed container failed; retrying the creation");
                 container.destroy().await;
-                origin = StartKind::Cold;
-                None
+                shared.send(Event::ResumeFailed { id, action });
+                return;
             }
         },
     };
@@ -258,16 +261,17 @@ pub async fn run(shared: Arc<Shared>, args: ProxyArgs, mut control: mpsc::Receiv
         keeping,
         last_used: TokioInstant::now().into_std(),
         finishing: JoinSet::new(),
+        existing: None,
     };
-    let existing = proxy.container_key(ContainerKeyKind::Existing);
-    if let Some(k) = &existing {
+    proxy.existing = proxy.container_key(ContainerKeyKind::Existing);
+    if let Some(k) = &proxy.existing {
         proxy.put_key(k).await;
     }
     shared.send(Event::Ready { id });
     let end = proxy.pull_loop(&mut control).await;
     proxy.drain_finishing().await;
-    if let Some(k) = &existing {
-        proxy.delete_key(k).await;
+    if let Some(k) = proxy.existing.take() {
+        proxy.delete_key(&k).await;
     }
     let end = match end {
         End::Pause if proxy.sandbox.is_retired() => End::Remove,
@@ -320,6 +324,8 @@ struct Proxy {
     last_used: Instant,
     /// Records being stored and acked (see [`Proxy::finish_later`]).
     finishing: JoinSet<()>,
+    /// Its `namespace/` key while registered; taken when it is deleted.
+    existing: Option<String>,
 }
 
 /// Whether the sandbox survives an activation.
@@ -368,16 +374,20 @@ impl Proxy {
             let queue = self.shared.ports.queue.clone();
             tokio::select! {
                 biased;
-                _ = control.recv() => return End::Remove,
+                _ = control.recv() => {
+                    self.unregister().await;
+                    return End::Remove;
+                }
                 pulled = queue.pull(&self.key, wait) => match pulled {
                     Ok(Some(pulled)) => {
-                        let after = self.activate(pulled).await;
+                        let (after, shutdown) = self.activate_until_done(pulled, control).await;
                         idle_since = TokioInstant::now();
                         self.last_used = idle_since.into_std();
-                        if let After::Destroy = after {
+                        if shutdown || matches!(after, After::Destroy) {
                             return End::Remove;
                         }
                         if let Ok(Control::GracefulShutdown) = control.try_recv() {
+                            self.unregister().await;
                             return End::Remove;
                         }
                     }
@@ -389,6 +399,48 @@ impl Proxy {
                 },
             }
         }
+    }
+
+    /// Deletes the sandbox's `namespace/` key now, if it is still there.
+    async fn unregister(&mut self) {
+        if let Some(k) = self.existing.take() {
+            self.delete_key(&k).await;
+        }
+    }
+
+    /// [`Proxy::activate`], watching for a `GracefulShutdown` meanwhile: as
+    /// OpenWhisk's proxy in `Running`, the `namespace/` key is deleted at
+    /// once, so the scheduler stops counting the sandbox, and the activation
+    /// in hand still finishes. Says whether a shutdown came.
+    async fn activate_until_done(
+        &mut self,
+        pulled: Pulled<ActivationMessage>,
+        control: &mut mpsc::Receiver<Control>,
+    ) -> (After, bool) {
+        let shared = self.shared.clone();
+        let id = self.id;
+        let mut existing = self.existing.take();
+        let mut shutdown = false;
+        let after = {
+            let activation = self.activate(pulled);
+            tokio::pin!(activation);
+            loop {
+                tokio::select! {
+                    biased;
+                    after = &mut activation => break after,
+                    Some(Control::GracefulShutdown) = control.recv(), if !shutdown => {
+                        shutdown = true;
+                        if let Some(k) = existing.take()
+                            && let Err(e) = shared.ports.cluster.delete(&k).await
+                        {
+                            tracing::warn!(sandbox = id, key = k, error = %e, "unregistering the container failed");
+                        }
+                    }
+                }
+            }
+        };
+        self.existing = existing;
+        (after, shutdown)
     }
 
     /// Runs one activation to its stored record; says whether the sandbox

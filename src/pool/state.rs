@@ -201,6 +201,11 @@ impl<M> PoolState<M> {
         decision
     }
 
+    /// The creation message sandbox `id` serves, while not yet acked.
+    pub fn creation(&self, id: SandboxId) -> Option<&M> {
+        self.creations.get(&id)
+    }
+
     /// Retries a creation whose resume failed (`ResumeFailed`), with the
     /// normal choice at `now`; the warmed sandbox `id` was dropped.
     pub fn retry_after_resume_failed(

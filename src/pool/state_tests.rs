@@ -167,6 +167,57 @@ fn promotion_takes_the_smallest_bigger_stem_cell_and_counts_its_memory() {
     );
 }
 
+/// OpenWhisk's "use a prewarmed container when kind is matched and create a
+/// new one to fill its place when prewarmPromotion is true": the replacement
+/// has the taken stem cell's memory, and a bigger stem cell is taken only if
+/// it fits in free plus evictable (warmed) memory, evicting for it.
+#[test]
+fn use_a_prewarmed_container_when_kind_is_matched_and_create_a_new_one_to_fill_its_place_when_prewarm_promotion_is_true()
+ {
+    let mut p: PoolState<&str> = PoolState::new(1024, true);
+    let now = Instant::now();
+    let other = warmed(&mut p, &action("other", "wasm", 512), now);
+    busy(&mut p, &action("busy", "wasm", 256), now);
+    let stem = p.start_prewarm("js", 512);
+    p.ready_to_work(stem, None).expect("ready");
+    // free 256 + evictable 512 ≥ 512: the 512 MB stem cell is taken for a
+    // 256 MB action, the warmed sandbox goes for the room.
+    let decision = p.create(&action("small", "js", 256), "m");
+    let CreationDecision::Prewarm {
+        id,
+        replacement,
+        evict,
+    } = decision
+    else {
+        panic!("expected prewarm, got {decision:?}");
+    };
+    assert_eq!(id, stem);
+    assert_eq!(evict, vec![other]);
+    assert!(
+        matches!(p.slot(replacement), Some(Slot::PrewarmStarting { kind, memory_mb: 512 }) if kind == "js"),
+        "the replacement has the taken stem cell's memory: {:?}",
+        p.slot(replacement)
+    );
+    assert_eq!(p.memory().in_progress_mb, 512);
+}
+
+/// The other half: a bigger stem cell that does not fit in free plus
+/// evictable memory is skipped, and the action starts cold.
+#[test]
+fn not_use_a_prewarmed_container_if_it_does_not_fit_free_and_evictable_memory_with_promotion() {
+    let mut p: PoolState<&str> = PoolState::new(1024, true);
+    busy(&mut p, &action("busy", "wasm", 768), Instant::now());
+    let stem = p.start_prewarm("js", 512);
+    p.ready_to_work(stem, None).expect("ready");
+    let decision = p.create(&action("small", "js", 256), "m");
+    assert!(
+        matches!(decision, CreationDecision::Cold { ref evict, .. } if evict.is_empty()),
+        "{decision:?}"
+    );
+    assert!(matches!(p.slot(stem), Some(Slot::Prewarmed { .. })));
+    assert_eq!(p.memory().in_progress_mb, 256);
+}
+
 #[test]
 fn warm_reuse_needs_the_same_namespace_action_and_revision() {
     let mut p = pool(1024);

@@ -38,6 +38,60 @@ pub struct Keeping {
     pub timeout: Option<Duration>,
 }
 
+/// How often the live-count lookup of the keep decision is tried, and the
+/// pause between tries (OpenWhisk's `DetermineKeepContainer`: 5 × 500 ms).
+pub const LIVE_COUNT_ATTEMPTS: u32 = 5;
+/// See [`LIVE_COUNT_ATTEMPTS`].
+pub const LIVE_COUNT_RETRY: Duration = Duration::from_millis(500);
+
+impl Keeping {
+    /// OpenWhisk's `DetermineKeepContainer` once `idle-container` (or, for a
+    /// kept sandbox, the keeping time) ran out: how much longer to keep the
+    /// sandbox, `None` to remove it. A kept sandbox is removed at its second
+    /// expiry; otherwise it is kept while the action's `live` containers (its
+    /// own warmed key included) are at most `count`, for `timeout`, else
+    /// `keeping_duration`. A live count that could not be read removes it.
+    pub fn decide(
+        &self,
+        kept: bool,
+        live: Option<usize>,
+        keeping_duration: Duration,
+    ) -> Option<Duration> {
+        if kept {
+            return None;
+        }
+        match live {
+            Some(n) if n <= self.count as usize => Some(self.timeout.unwrap_or(keeping_duration)),
+            _ => None,
+        }
+    }
+
+    /// True when the decision needs the live count: a kept sandbox goes
+    /// anyway, and with a count of 0 its own warmed key already exceeds it.
+    pub fn needs_live_count(&self, kept: bool) -> bool {
+        !kept && self.count > 0
+    }
+}
+
+/// Reads the live count with `lookup`, trying [`LIVE_COUNT_ATTEMPTS`] times
+/// [`LIVE_COUNT_RETRY`] apart; `None` when every try failed.
+pub async fn live_count_with_retries<F, Fut>(mut lookup: F) -> Option<usize>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<usize>>,
+{
+    for attempt in 1..=LIVE_COUNT_ATTEMPTS {
+        if let Some(n) = lookup().await {
+            return Some(n);
+        }
+        if attempt < LIVE_COUNT_ATTEMPTS {
+            tracing::warn!(attempt, "reading the live container count failed; retrying");
+            tokio::time::sleep(LIVE_COUNT_RETRY).await;
+        }
+    }
+    None
+}
+
 /// A paused sandbox and what it needs to run again.
 #[derive(Debug)]
 pub struct WarmEntry {
@@ -209,6 +263,87 @@ mod tests {
             keeping: Keeping::default(),
             kept: false,
         })
+    }
+
+    fn keeping(count: u32) -> Keeping {
+        Keeping {
+            count,
+            timeout: Some(Duration::from_secs(10)),
+        }
+    }
+
+    const DEFAULT_KEEP: Duration = Duration::from_secs(600);
+
+    #[test]
+    fn keep_the_container_if_live_count_is_less_than_warmed_container_keeping_count_configuration()
+    {
+        assert!(keeping(2).needs_live_count(false));
+        assert_eq!(
+            keeping(2).decide(false, Some(1), DEFAULT_KEEP),
+            Some(Duration::from_secs(10))
+        );
+        // Equal keeps too; no namespace timeout falls back to keeping-duration.
+        let no_timeout = Keeping {
+            count: 1,
+            timeout: None,
+        };
+        assert_eq!(
+            no_timeout.decide(false, Some(1), DEFAULT_KEEP),
+            Some(DEFAULT_KEEP)
+        );
+    }
+
+    #[test]
+    fn remove_the_container_if_live_count_is_greater_than_warmed_container_keeping_count_configuration()
+     {
+        assert_eq!(keeping(1).decide(false, Some(2), DEFAULT_KEEP), None);
+        // A count of 0: its own warmed key exceeds it, no lookup needed.
+        assert!(!keeping(0).needs_live_count(false));
+        assert_eq!(keeping(0).decide(false, Some(1), DEFAULT_KEEP), None);
+    }
+
+    #[test]
+    fn destroy_container_proxy_even_if_there_is_1_container_if_timeout_in_keep() {
+        // The second expiry (the keeping time ran out) removes it.
+        assert!(!keeping(1).needs_live_count(true));
+        assert_eq!(keeping(1).decide(true, Some(1), DEFAULT_KEEP), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn destroy_container_proxy_when_stopping_due_to_timeout_and_getting_live_count_fails_once()
+     {
+        let start = tokio::time::Instant::now();
+        let mut calls = 0;
+        let live = live_count_with_retries(|| {
+            calls += 1;
+            let answer = (calls > 1).then_some(2);
+            async move { answer }
+        })
+        .await;
+        assert_eq!(live, Some(2), "the second try is read");
+        assert_eq!(calls, 2);
+        assert_eq!(start.elapsed(), LIVE_COUNT_RETRY);
+        // 2 live containers > a keeping count of 1: removed.
+        assert_eq!(keeping(1).decide(false, live, DEFAULT_KEEP), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn destroy_container_proxy_when_stopping_due_to_timeout_and_getting_live_count_fails_permanently()
+     {
+        let start = tokio::time::Instant::now();
+        let mut calls = 0;
+        let live = live_count_with_retries(|| {
+            calls += 1;
+            async { None }
+        })
+        .await;
+        assert_eq!(live, None);
+        assert_eq!(calls, LIVE_COUNT_ATTEMPTS);
+        assert_eq!(
+            start.elapsed(),
+            LIVE_COUNT_RETRY * (LIVE_COUNT_ATTEMPTS - 1)
+        );
+        assert_eq!(keeping(5).decide(false, live, DEFAULT_KEEP), None);
     }
 
     #[test]
