@@ -107,8 +107,9 @@ impl<M> LaneState<M> {
     }
 }
 
-/// Queued bytes larger than this, once drained, are worth a `malloc_trim`.
-const TRIM_AFTER: usize = 64 << 20;
+/// Queued bytes larger than this, once drained, are worth a `malloc_trim`
+/// (trims run at most every few seconds: `crate::memory`).
+const TRIM_AFTER: usize = 16 << 20;
 
 /// In-memory per-action FIFO queues.
 #[derive(Debug)]
