@@ -748,8 +748,10 @@ async fn retry_when_chosen_warmed_container_is_failed_to_resume() {
 
     // The stem cell runs the first activation, pauses and is warmed; a
     // replacement stem cell starts.
-    assert!(f.create().await.is_success());
+    // Queued before the creation: a sandbox that found nothing to pull
+    // within the short pause grace would be removed.
     let first = f.push(json!({"name": "first"}));
+    assert!(f.create().await.is_success());
     assert!(f.record(&first).await.response.is_success());
     f.until("warmed, with a new stem cell", |m| {
         m.warmed == 1 && m.prewarmed == 1
@@ -766,8 +768,8 @@ async fn retry_when_chosen_warmed_container_is_failed_to_resume() {
 
     // The pool chooses the warmed one; its resume fails; the retry takes
     // the stem cell.
-    assert!(f.create().await.is_success());
     let second = f.push(json!({"name": "second"}));
+    assert!(f.create().await.is_success());
     let record = f.record(&second).await;
     assert!(record.response.is_success(), "{record:?}");
     let m = f.metrics().await;

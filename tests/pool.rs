@@ -992,8 +992,9 @@ async fn not_timeout_when_running_long_time_action() {
         128,
         "async function main() { await new Promise(r => setTimeout(r, 1000)); return {done: true}; }",
     );
-    assert!(f.create(&action).await.is_success());
-    // Both queued at once: the second is pulled right after the first ends.
+    // Both queued at once, before the creation (so the short pause grace
+    // never finds the sandbox idle): the second is pulled right after the
+    // first ends.
     let ids: Vec<ActivationId> = (0..2)
         .map(|_| {
             let msg = activation(&action, None);
@@ -1002,6 +1003,7 @@ async fn not_timeout_when_running_long_time_action() {
             id
         })
         .collect();
+    assert!(f.create(&action).await.is_success());
     let records = wait_records(&f, &ids).await;
     for record in &records {
         assert_eq!(
@@ -1103,11 +1105,13 @@ async fn not_destroy_itself_when_time_out_happens_but_a_new_activation_message_c
         panic!("the port was built");
     };
     let action = f.deploy_wasm("hello", 128);
-    assert!(f.create(&action).await.is_success());
-    // A keeping count of 1: the expiry asks for the live count.
+    // A keeping count of 1: the expiry asks for the live count. Queued
+    // before the creation, so the short pause grace never finds the new
+    // sandbox idle.
     let msg = activation(&action, Some(1));
     let first = msg.activation_id.clone();
     f.queue.push(&key(&action), msg);
+    assert!(f.create(&action).await.is_success());
     wait_records(&f, &[first]).await;
     f.until("it pauses", |s| s.metrics.warmed == 1).await;
     wait_real("the keep decision asks for the live count", || {
@@ -1115,17 +1119,17 @@ async fn not_destroy_itself_when_time_out_happens_but_a_new_activation_message_c
     })
     .await;
     // New work while the decision is pending: the same sandbox takes it.
-    assert!(f.create(&action).await.is_success());
     let msg = activation(&action, Some(1));
     let second = msg.activation_id.clone();
     f.queue.push(&key(&action), msg);
+    assert!(f.create(&action).await.is_success());
     let record = wait_records(&f, &[second]).await.remove(0);
     assert!(record.response.is_success(), "{record:?}");
     assert!(
         annotation(&record, "initTime").is_none(),
         "resumed, not destroyed and cold-started: {record:?}"
     );
-    let _ = held.open.send(true);
+    held.open.send_replace(true);
     // The late decision leaves it alone: it pauses again, still warm.
     f.until("it pauses again", |s| {
         s.metrics.warmed == 1 && s.metrics.busy == 0
