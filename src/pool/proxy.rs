@@ -230,8 +230,9 @@ pub async fn run(shared: Arc<Shared>, args: ProxyArgs, mut control: mpsc::Receiv
             // stem cell, else a new one).
             Err(error) => {
                 tracing::warn!(sandbox = id, %error, "resuming a warmed container failed; retrying the creation");
-                container.destroy().await;
+                // The retry need not wait for the removal.
                 shared.send(Event::ResumeFailed { id, action });
+                container.destroy().await;
                 return;
             }
         },
@@ -421,6 +422,10 @@ impl Proxy {
         let id = self.id;
         let mut existing = self.existing.take();
         let mut shutdown = false;
+        // The deletion runs beside the activation, not inside this loop: a
+        // slow etcd must not stop the activation from being polled (a
+        // Docker run measures its duration when polled).
+        let mut deleting = None;
         let after = {
             let activation = self.activate(pulled);
             tokio::pin!(activation);
@@ -430,15 +435,21 @@ impl Proxy {
                     after = &mut activation => break after,
                     Some(Control::GracefulShutdown) = control.recv(), if !shutdown => {
                         shutdown = true;
-                        if let Some(k) = existing.take()
-                            && let Err(e) = shared.ports.cluster.delete(&k).await
-                        {
-                            tracing::warn!(sandbox = id, key = k, error = %e, "unregistering the container failed");
+                        if let Some(k) = existing.take() {
+                            let shared = shared.clone();
+                            deleting = Some(tokio::spawn(async move {
+                                if let Err(e) = shared.ports.cluster.delete(&k).await {
+                                    tracing::warn!(sandbox = id, key = k, error = %e, "unregistering the container failed");
+                                }
+                            }));
                         }
                     }
                 }
             }
         };
+        if let Some(deleting) = deleting {
+            let _ = deleting.await;
+        }
         self.existing = existing;
         (after, shutdown)
     }
