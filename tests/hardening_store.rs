@@ -174,12 +174,13 @@ fn a_list_skips_an_unreadable_record_and_says_so_in_the_log() {
     assert_eq!(server.get(&format!("{ACTIVATIONS}/{bad_id}")).status, 500);
 }
 
-#[test]
-fn retention_is_per_namespace() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let server = start(dir.path(), "[store]\nmax-activations = 5\n");
+/// A server with `config`, the echo action deployed in the guest namespace
+/// (which invokes it 3 times, blocking) and in a namespace `other`; the
+/// server and both keys.
+fn quiet_and_busy(dir: &Path, config: &str) -> (Server, String, String) {
+    let server = start(dir, config);
     let guest = server.guest.clone();
-    let other = create_namespace(dir.path(), "other");
+    let other = create_namespace(dir, "other");
     deploy_as(&server, &guest);
     deploy_as(&server, &other);
     for _ in 0..3 {
@@ -188,6 +189,13 @@ fn retention_is_per_namespace() {
             200
         );
     }
+    (server, guest, other)
+}
+
+#[test]
+fn retention_is_per_namespace() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (server, guest, other) = quiet_and_busy(dir.path(), "[store]\nmax-activations = 5\n");
     for _ in 0..20 {
         assert_eq!(
             invoke_as(&server, &other, "blocking=true", "{}").status,
@@ -207,17 +215,7 @@ fn retention_is_per_namespace() {
 #[test]
 fn the_byte_budget_trims_the_namespace_using_the_most() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let server = start(dir.path(), "[store]\nmax-bytes = \"64 KB\"\n");
-    let guest = server.guest.clone();
-    let other = create_namespace(dir.path(), "other");
-    deploy_as(&server, &guest);
-    deploy_as(&server, &other);
-    for _ in 0..3 {
-        assert_eq!(
-            invoke_as(&server, &guest, "blocking=true", "{}").status,
-            200
-        );
-    }
+    let (server, guest, other) = quiet_and_busy(dir.path(), "[store]\nmax-bytes = \"64 KB\"\n");
     // 8 KB records: 20 of them are 160 KB.
     let big = json!({"pad": "x".repeat(8 * 1024)}).to_string();
     for _ in 0..20 {
