@@ -21,6 +21,7 @@ NATIVE_CRATES = -p wasmwhisk-action-proxy -p native-misbehave -p wasmwhisk-actio
 test: setup
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy -p wasmwhisk --no-default-features --all-targets -- -D warnings
 	$(CARGO) clippy $(NATIVE_CRATES) --all-targets -- -D warnings
 	$(CARGO) test $(NATIVE_CRATES)
 	$(CARGO) test

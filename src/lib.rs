@@ -1,26 +1,22 @@
 //! wasmwhisk: Apache OpenWhisk's function-pulling invoker, rebuilt in Rust
 //! with WebAssembly sandboxes in place of Docker containers.
 //!
-//! # Map of the crate
-//! - [`action`]: what an action is to a sandbox — kind, limits, init args,
-//!   activation context.
-//! - [`engine`]: the one Wasmtime engine (pooling allocator, epoch ticker),
-//!   the on-disk compile cache, the WIT world and WASI grants, and the
-//!   pre-initialization of runtime components.
-//! - [`sandbox`]: one instance — instantiate, `init`, `run`, retire — and
-//!   how its outcomes are classified and its logs captured.
-//! - [`runtimes`]: the language runtime components embedded in the binary,
-//!   and which backend (Wasm or Docker) runs a kind.
-//! - [`pool`]: OpenWhisk's function-pulling container pool, with sandboxes
-//!   (Wasm instances or Docker containers) as containers.
-//! - [`docker`]: the Docker fallback — containers driven with OpenWhisk's
-//!   `/init`/`/run` protocol.
-//! - [`controller`], [`store`], [`api`], [`standalone`]: queues and
-//!   scheduling, the embedded database, the REST API, standalone mode.
-//! - [`cluster`]: the NATS and etcd implementations of the pool's ports
-//!   (cluster mode, in progress).
-//! - [`memory`]: giving freed memory back to the operating system.
-//! - [`cli`] and [`bench`]: the `wasmwhisk` command's subcommands.
+//! # The workspace
+//! This crate is the application: the REST API ([`api`]), the command line
+//! ([`cli`]) and the processes ([`process`]: standalone, and a cluster's
+//! controller and invoker) that wire the crates below together. Each crate's
+//! dependency list is the architecture (docs/architecture.md):
+//!
+//! | crate | re-exported here as | holds | may not use |
+//! |---|---|---|---|
+//! | `wasmwhisk-protocol` | [`protocol`] | OpenWhisk's wire types | anything but serde |
+//! | `wasmwhisk-sandbox` | [`sandbox`], [`engine`], [`action`], [`runtimes`], [`memory`] | Wasmtime, the compile cache, the WIT world, the embedded runtimes | the pool, any adapter |
+//! | `wasmwhisk-core` | [`pool`], [`controller`], [`entities`], [`config`], [`metrics`] | the pool, the controller, their ports | NATS, etcd, Docker, HTTP, SQLite |
+//! | `wasmwhisk-store` | [`store`] | standalone's SQLite store | NATS, etcd, Docker, HTTP |
+//! | `wasmwhisk-docker` | `docker` (feature `docker`) | the Docker fallback | NATS, etcd, SQLite |
+//! | `wasmwhisk-cluster` | `cluster` (feature `cluster`) | NATS and etcd adapters | Docker, SQLite, HTTP |
+//! | `wasmwhisk-bench` | — (`wasmwhisk bench`) | the benchmarks, their counting allocator | — |
+//! | `wasmwhisk-testkit`, `wasmwhisk-test-guests` | — | test servers and guest components (dev only) | — |
 //!
 //! # Glossary (OpenWhisk's words, used the same way everywhere)
 //! - **action**: a function deployed with its code, kind and limits.
@@ -36,24 +32,21 @@
 //!   stays warm. **developer error**: the action failed (trap, timeout,
 //!   memory, bad init or result). **whisk error**: the system failed.
 
-pub mod action;
+// The crates below the application, under the module names the rest of
+// this crate (and the integration tests) use.
+#[cfg(feature = "cluster")]
+pub use wasmwhisk_cluster as cluster;
+pub use wasmwhisk_core::{config, controller, entities, metrics, pool};
+#[cfg(feature = "docker")]
+pub use wasmwhisk_docker as docker;
+pub use wasmwhisk_protocol as protocol;
+pub use wasmwhisk_sandbox as sandbox;
+pub use wasmwhisk_sandbox::{action, engine, memory, runtimes};
+pub use wasmwhisk_store as store;
+
 pub mod api;
-pub mod bench;
 pub mod cli;
-pub mod cluster;
-pub mod config;
-pub mod controller;
-pub mod docker;
-pub mod engine;
-pub mod memory;
-pub mod metrics;
-pub mod pool;
-pub mod protocol;
-pub mod runtimes;
-pub mod sandbox;
-pub mod standalone;
-pub mod store;
-mod sync;
+pub mod process;
 
 pub use action::{ActionKind, ActionLimits, ActivationContext, InitArgs};
 pub use engine::{Engine, EngineConfig, Prepared};

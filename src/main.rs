@@ -1,10 +1,8 @@
 //! The `wasmwhisk` command.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -12,76 +10,6 @@ use clap::{Parser, Subcommand};
 use wasmwhisk::action::{ActionKind, ActionLimits};
 use wasmwhisk::cli::{self, params, run, wsk};
 use wasmwhisk::engine::{Engine, EngineConfig};
-
-/// The system allocator, able to count the heap bytes in use for
-/// `wasmwhisk bench pool`. Off, counting costs one relaxed load of a flag
-/// per call; on, one relaxed atomic add on a shared counter (≈ 10% of the
-/// pool's throughput on 2 cores), so the bench counts only around its heap
-/// rows.
-struct CountingAllocator;
-
-/// Whether allocations are counted.
-static COUNTING: AtomicBool = AtomicBool::new(false);
-/// Bytes allocated minus bytes freed while counting (the system allocator's
-/// own per-block overhead is not counted). A block allocated before counting
-/// started and freed after makes it lower: only differences mean something.
-static HEAP_BYTES: AtomicIsize = AtomicIsize::new(0);
-
-fn count(bytes: usize, freed: bool) {
-    if COUNTING.load(Ordering::Relaxed) {
-        let bytes = isize::try_from(bytes).unwrap_or(isize::MAX);
-        HEAP_BYTES.fetch_add(if freed { -bytes } else { bytes }, Ordering::Relaxed);
-    }
-}
-
-// SAFETY: every method forwards its arguments unchanged to `System`, which
-// upholds `GlobalAlloc`'s contract; counting neither allocates nor touches
-// the memory.
-unsafe impl GlobalAlloc for CountingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: the caller's guarantees on `layout` are passed on.
-        let ptr = unsafe { System.alloc(layout) };
-        if !ptr.is_null() {
-            count(layout.size(), false);
-        }
-        ptr
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: as for `alloc`.
-        let ptr = unsafe { System.alloc_zeroed(layout) };
-        if !ptr.is_null() {
-            count(layout.size(), false);
-        }
-        ptr
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` was allocated by this allocator (that is, `System`)
-        // with `layout`.
-        unsafe { System.dealloc(ptr, layout) };
-        count(layout.size(), true);
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: as for `dealloc`, and the caller's guarantees on `new_size`.
-        let new = unsafe { System.realloc(ptr, layout, new_size) };
-        if !new.is_null() {
-            count(layout.size(), true);
-            count(new_size, false);
-        }
-        new
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: CountingAllocator = CountingAllocator;
-
-/// The heap counter `wasmwhisk bench pool` reads.
-const HEAP_COUNTER: wasmwhisk::bench::pool::HeapCounter = wasmwhisk::bench::pool::HeapCounter {
-    set_counting: |on| COUNTING.store(on, Ordering::Relaxed),
-    net_bytes: || HEAP_BYTES.load(Ordering::Relaxed),
-};
 
 /// Apache OpenWhisk's function-pulling invoker with WebAssembly sandboxes.
 #[derive(Parser, Debug)]
@@ -133,10 +61,13 @@ enum Command {
     },
     /// Run one action once, locally, and print its result and logs.
     Run(RunArgs),
-    /// Benchmarks.
+    /// Benchmarks: runs `wasmwhisk-bench` (built beside this binary) with
+    /// the arguments that follow (docs/BENCHMARKS.md).
+    #[command(disable_help_flag = true)]
     Bench {
-        #[command(subcommand)]
-        which: BenchCommand,
+        /// What `wasmwhisk-bench` takes (`wasmwhisk bench --help` lists it).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<std::ffi::OsString>,
     },
     /// The configuration (docs/configuration.md).
     Config {
@@ -217,20 +148,6 @@ struct RunArgs {
     logs: u64,
 }
 
-#[derive(Subcommand, Debug)]
-enum BenchCommand {
-    /// Sandbox costs: compile, cold start, stem cell, specialize, warm run, memory per sandbox.
-    Sandbox(wasmwhisk::bench::sandbox::SandboxBenchArgs),
-    /// Pool targets: creation → ack, warm activation, throughput, 10,000 warmed sandboxes.
-    Pool(wasmwhisk::bench::pool::PoolBenchArgs),
-    /// REST API targets: start → serving, idle memory, warm and first invokes, throughput.
-    Api(wasmwhisk::bench::api::ApiBenchArgs),
-    /// Wasm vs Docker: cold, prewarmed and warm starts of the same action side by side, and density.
-    Docker(wasmwhisk::bench::docker::DockerBenchArgs),
-    /// Cluster targets: warm invoke through NATS, throughput with 2 invokers, invoker start → up, dead invoker.
-    Cluster(wasmwhisk::bench::cluster::ClusterBenchArgs),
-}
-
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -251,6 +168,7 @@ fn main() -> ExitCode {
 }
 
 /// Runs `controller` (or `invoker`) with its flags over the configuration.
+#[cfg(feature = "cluster")]
 fn run_cluster(args: ClusterArgs, data_dir: Option<PathBuf>, controller: bool) -> Result<u8> {
     let flags = wasmwhisk::config::Flags {
         config: args.config,
@@ -267,15 +185,24 @@ fn run_cluster(args: ClusterArgs, data_dir: Option<PathBuf>, controller: bool) -
         .build()
         .context("starting the Tokio runtime")?;
     if controller {
-        runtime.block_on(wasmwhisk::cluster::controller::run(
+        runtime.block_on(wasmwhisk::process::controller::run(
             config, data_dir, args.bind,
         ))?;
     } else {
-        runtime.block_on(wasmwhisk::cluster::invoker::run(
+        runtime.block_on(wasmwhisk::process::invoker::run(
             config, data_dir, args.bind,
         ))?;
     }
     Ok(0)
+}
+
+/// A build without the `cluster` feature has no cluster processes.
+#[cfg(not(feature = "cluster"))]
+fn run_cluster(_: ClusterArgs, _: Option<PathBuf>, controller: bool) -> Result<u8> {
+    anyhow::bail!(
+        "this wasmwhisk was built without cluster mode (the `cluster` feature), so `{}` is not available",
+        if controller { "controller" } else { "invoker" }
+    )
 }
 
 fn dispatch(cli: Cli) -> Result<u8> {
@@ -313,7 +240,7 @@ fn dispatch(cli: Cli) -> Result<u8> {
                 .enable_all()
                 .build()
                 .context("starting the Tokio runtime")?;
-            runtime.block_on(wasmwhisk::standalone::run(config, data_dir))?;
+            runtime.block_on(wasmwhisk::process::standalone::run(config, data_dir))?;
             Ok(0)
         }
         Command::Controller(args) => run_cluster(args, explicit_data_dir, true),
@@ -347,36 +274,7 @@ fn dispatch(cli: Cli) -> Result<u8> {
             let report = run::execute(&engine, &options)?;
             Ok(u8::try_from(run::print_report(&report)).unwrap_or(3))
         }
-        Command::Bench {
-            which: BenchCommand::Sandbox(args),
-        } => {
-            wasmwhisk::bench::sandbox::run(&data_dir, args)?;
-            Ok(0)
-        }
-        Command::Bench {
-            which: BenchCommand::Pool(args),
-        } => {
-            wasmwhisk::bench::pool::run(&data_dir, args, Some(HEAP_COUNTER))?;
-            Ok(0)
-        }
-        Command::Bench {
-            which: BenchCommand::Api(args),
-        } => {
-            wasmwhisk::bench::api::run(&data_dir, args)?;
-            Ok(0)
-        }
-        Command::Bench {
-            which: BenchCommand::Docker(args),
-        } => {
-            wasmwhisk::bench::docker::run(&data_dir, args)?;
-            Ok(0)
-        }
-        Command::Bench {
-            which: BenchCommand::Cluster(args),
-        } => {
-            wasmwhisk::bench::cluster::run(&data_dir, args)?;
-            Ok(0)
-        }
+        Command::Bench { args } => bench(explicit_data_dir, args),
         Command::Config {
             which: ConfigCommand::Print { config },
         } => {
@@ -392,4 +290,30 @@ fn dispatch(cli: Cli) -> Result<u8> {
             Ok(0)
         }
     }
+}
+
+/// `wasmwhisk bench …`: runs the `wasmwhisk-bench` binary beside this one
+/// (the bench, with its heap-counting allocator, is not part of this
+/// binary), telling it where `wasmwhisk` is, and answers its exit code.
+fn bench(data_dir: Option<PathBuf>, args: Vec<std::ffi::OsString>) -> Result<u8> {
+    let me = std::env::current_exe().context("finding the wasmwhisk binary")?;
+    let bench = me.with_file_name(format!("wasmwhisk-bench{}", std::env::consts::EXE_SUFFIX));
+    let mut command = std::process::Command::new(&bench);
+    if let Some(dir) = data_dir {
+        command.arg("--data-dir").arg(dir);
+    }
+    let status = command
+        .args(args)
+        .env("WASMWHISK_BIN", &me)
+        .status()
+        .with_context(|| {
+            format!(
+                "running {} (built by `cargo build -p wasmwhisk-bench`, or `make build`)",
+                bench.display()
+            )
+        })?;
+    Ok(status
+        .code()
+        .and_then(|code| u8::try_from(code).ok())
+        .unwrap_or(3))
 }

@@ -17,7 +17,7 @@ fn data_dir() -> PathBuf {
 
 #[test]
 fn runs_the_rust_and_js_examples() {
-    let rust = PathBuf::from(env!("WASMWHISK_GUESTS")).join("hello_rust.wasm");
+    let rust = wasmwhisk_test_guests::path("hello_rust");
     let out = wasmwhisk(&data_dir())
         .arg("run")
         .arg(&rust)

@@ -10,10 +10,6 @@
 #[path = "common/cluster.rs"]
 mod cluster;
 mod common;
-#[path = "common/etcd.rs"]
-mod etcd;
-#[path = "common/nats.rs"]
-mod nats;
 #[path = "common/standalone.rs"]
 mod standalone;
 

@@ -1,5 +1,5 @@
 //! The etcd cluster state (`wasmwhisk::cluster::etcd`) against a real etcd
-//! started by the test (`common/etcd.rs`) on free loopback ports: keys under
+//! started by the test (`wasmwhisk_testkit::etcd`) on free loopback ports: keys under
 //! the lease, keep-alive, expiry after a crash, revoke at shutdown, riding
 //! out an etcd restart and a lost lease, the controller's invoker listing
 //! and prefix watch. Leases are 2 s here so expiry is quick to see.
@@ -7,12 +7,8 @@
 //! What etcd holds is read by an independent client ([`Etcd::entries`]),
 //! not through the code under test.
 
-#[path = "common/etcd.rs"]
-mod etcd;
-
 use std::time::{Duration, Instant};
 
-use etcd::{Etcd, free_port};
 use wasmwhisk::cluster::etcd::{EtcdClusterState, EtcdReader, EtcdSettings, WatchEvent};
 use wasmwhisk::config::EtcdConfig;
 use wasmwhisk::pool::ports::ClusterState;
@@ -20,6 +16,8 @@ use wasmwhisk::protocol::{
     ByteSize, ContainerKeyKind, DocRevision, EtcdKeys, FullyQualifiedEntityName, InvokerInstanceId,
     InvokerResourceMessage, InvokerState,
 };
+use wasmwhisk_testkit::etcd::Etcd;
+use wasmwhisk_testkit::free_port;
 
 const TTL: Duration = Duration::from_secs(2);
 

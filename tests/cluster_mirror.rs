@@ -1,5 +1,5 @@
 //! The controller's view of etcd (`wasmwhisk::cluster::etcd::ClusterMirror`)
-//! against a real etcd started by the test (`common/etcd.rs`) on free
+//! against a real etcd started by the test (`wasmwhisk_testkit::etcd`) on free
 //! loopback ports: the first snapshot, puts and deletes, keys vanishing with
 //! their lease, parsed invoker reports, warmed sandboxes and live instances,
 //! and riding out an etcd restart (resumed, and from a fresh snapshot when
@@ -9,8 +9,7 @@
 //! ([`Etcd::put`], [`Etcd::entries`]) or by the invoker's own
 //! `EtcdClusterState`, never through the mirror.
 
-#[path = "common/etcd.rs"]
-mod etcd;
+use wasmwhisk_testkit::etcd;
 
 use std::time::{Duration, Instant};
 
@@ -393,7 +392,10 @@ async fn a_fresh_snapshot_replaces_the_view_after_a_compaction() {
 async fn no_etcd_means_not_ready() {
     logs();
     let mut settings = EtcdSettings::from_config(&EtcdConfig {
-        endpoints: vec![format!("http://127.0.0.1:{}", etcd::free_port())],
+        endpoints: vec![format!(
+            "http://127.0.0.1:{}",
+            wasmwhisk_testkit::free_port()
+        )],
         ..EtcdConfig::default()
     });
     settings.request_timeout = Duration::from_millis(200);

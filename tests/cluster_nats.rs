@@ -3,13 +3,9 @@
 //! queues sandboxes pull from — including a server killed and restarted under
 //! load.
 
-#[path = "common/nats.rs"]
-mod nats_server;
-
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use nats_server::{NatsServer, free_port};
 use serde_json::{Value, json};
 use wasmwhisk::cluster::nats::{
     BusOptions, JetStreamQueueConfig, NatsBus, NatsError, NatsMessenger,
@@ -21,6 +17,8 @@ use wasmwhisk::protocol::{
     ContainerMessage, ControllerInstanceId, DocRevision, EntityName, EntityPath, Identity,
     SchedulerInstanceId, WhiskActionMetaData,
 };
+use wasmwhisk_testkit::free_port;
+use wasmwhisk_testkit::nats::NatsServer;
 
 // ---------------------------------------------------------------- fixtures
 

@@ -3,13 +3,9 @@
 //! and their queries, namespaces and keys — seen alike by two stores, as by
 //! two controllers, and surviving a server restart.
 
-#[path = "common/nats.rs"]
-mod nats_server;
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use nats_server::NatsServer;
 use wasmwhisk::cluster::nats::{BusOptions, NatsBus, NatsStore, NatsStoreConfig};
 use wasmwhisk::engine::CacheKey;
 use wasmwhisk::pool::ports::{ActionStore, ActivationStore, ExecutableAction, StoreError};
@@ -20,6 +16,7 @@ use wasmwhisk::protocol::{
     WhiskActionMetaData, WhiskActivation,
 };
 use wasmwhisk::store::{ActivationQuery, DbError, EntityStore, NewAction};
+use wasmwhisk_testkit::nats::NatsServer;
 
 // ---------------------------------------------------------------- fixtures
 

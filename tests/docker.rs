@@ -599,7 +599,6 @@ impl DockerPool {
             pause_grace,
             health_test_interval: Duration::from_millis(20),
             images: [("native".to_string(), proxy_image().to_string())].into(),
-            docker: Some(docker),
             ..PoolSettings::default()
         };
         let queue = Arc::new(LocalQueue::new());
@@ -612,6 +611,7 @@ impl DockerPool {
             queue: queue.clone(),
             messenger: Arc::new(messenger),
             cluster: Arc::new(LocalClusterState::new()),
+            containers: wasmwhisk::docker::DockerPort::new(Some(docker)),
         };
         let invoker = p::InvokerInstanceId::new(0, p::ByteSize::from_mb(1024));
         let pool = PoolHandle::start(

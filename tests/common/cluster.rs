@@ -14,10 +14,10 @@ use reqwest::Method;
 use reqwest::blocking::{Client, RequestBuilder};
 use serde_json::Value;
 
-use super::etcd::Etcd;
-use super::nats::NatsServer;
 pub use super::standalone::send;
 use super::standalone::{Reply, listening_on, split};
+use wasmwhisk_testkit::etcd::Etcd;
+use wasmwhisk_testkit::nats::NatsServer;
 
 /// One `wasmwhisk controller` or `wasmwhisk invoker` process.
 pub struct Proc {

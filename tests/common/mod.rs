@@ -1,5 +1,5 @@
 //! Shared by the integration tests: one engine per test process, the guest
-//! components built from source by build.rs, and small helpers.
+//! components built from source by `wasmwhisk-test-guests`, and small helpers.
 #![allow(dead_code)]
 
 use std::path::PathBuf;
@@ -11,9 +11,9 @@ use wasmwhisk::action::{ActionKind, ActionLimits, ActivationContext, InitArgs};
 use wasmwhisk::engine::{Engine, EngineConfig, Prepared};
 use wasmwhisk::sandbox::{InitFailure, RunReport, Sandbox};
 
-/// A guest component built by build.rs (`<crate_name>.wasm`).
+/// A guest component built by `wasmwhisk-test-guests` (`<crate_name>.wasm`).
 pub fn guest(name: &str) -> Vec<u8> {
-    let path = PathBuf::from(env!("WASMWHISK_GUESTS")).join(format!("{name}.wasm"));
+    let path = wasmwhisk_test_guests::path(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
 }
 

@@ -15,6 +15,7 @@ use anyhow::{Result, bail};
 
 use super::format::{datetime_utc, table};
 use super::{Failed, FailedBecause, NamespaceCommand};
+#[cfg(feature = "cluster")]
 use crate::cluster::nats::{NatsBus, NatsStore, NatsStoreConfig};
 use crate::config::StoreConfig;
 use crate::protocol::EntityName;
@@ -26,6 +27,7 @@ pub const DATABASE_FILE: &str = crate::cli::files::DATABASE;
 /// Where the namespaces are: standalone's database, or a cluster's store.
 enum Admin {
     Db(Database),
+    #[cfg(feature = "cluster")]
     Nats(NatsStore, tokio::runtime::Runtime),
 }
 
@@ -33,6 +35,7 @@ impl Admin {
     fn create(&self, name: &str) -> Result<Credentials, DbError> {
         match self {
             Admin::Db(db) => db.create_namespace(name),
+            #[cfg(feature = "cluster")]
             Admin::Nats(store, rt) => rt.block_on(store.create_namespace(name)),
         }
     }
@@ -40,6 +43,7 @@ impl Admin {
     fn list(&self) -> Result<Vec<NamespaceInfo>, DbError> {
         match self {
             Admin::Db(db) => db.list_namespaces(),
+            #[cfg(feature = "cluster")]
             Admin::Nats(store, rt) => rt.block_on(store.list_namespaces()),
         }
     }
@@ -47,12 +51,14 @@ impl Admin {
     fn delete(&self, name: &str) -> Result<bool, DbError> {
         match self {
             Admin::Db(db) => db.delete_namespace(name),
+            #[cfg(feature = "cluster")]
             Admin::Nats(store, rt) => rt.block_on(store.delete_namespace(name)),
         }
     }
 }
 
 /// The cluster's store at `nats`.
+#[cfg(feature = "cluster")]
 fn cluster_store(nats: &crate::config::Config) -> Result<Admin> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -62,6 +68,14 @@ fn cluster_store(nats: &crate::config::Config) -> Result<Admin> {
         NatsStore::open(&bus, NatsStoreConfig::from_config(nats)).await
     })?;
     Ok(Admin::Nats(store, rt))
+}
+
+/// A build without cluster mode has no cluster store to reach.
+#[cfg(not(feature = "cluster"))]
+fn cluster_store(_: &crate::config::Config) -> Result<Admin> {
+    anyhow::bail!(
+        "this wasmwhisk was built without cluster mode (the `cluster` feature), so --nats is not available"
+    )
 }
 
 /// Runs one `namespace` command: on the cluster's store when `cluster` is
