@@ -48,6 +48,6 @@ pub mod api;
 pub mod cli;
 pub mod process;
 
-pub use action::{ActionKind, ActionLimits, ActivationContext, InitArgs};
+pub use action::{ActionKind, ActivationContext, InitArgs, SandboxLimits};
 pub use engine::{Engine, EngineConfig, Prepared};
-pub use sandbox::{ActivationResponse, ResponseStatus, RunReport, Sandbox};
+pub use sandbox::{ResponseStatus, RunReport, RunResponse, Sandbox};

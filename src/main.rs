@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use wasmwhisk::action::{ActionKind, ActionLimits};
+use wasmwhisk::action::{ActionKind, SandboxLimits};
 use wasmwhisk::cli::{self, params, run, wsk};
 use wasmwhisk::engine::{Engine, EngineConfig};
 
@@ -260,7 +260,7 @@ fn dispatch(cli: Cli) -> Result<u8> {
                 kind: args.kind,
                 main: args.main,
                 params,
-                limits: ActionLimits {
+                limits: SandboxLimits {
                     timeout: Duration::from_millis(args.timeout),
                     memory_mb: args.memory,
                     logs_mb: args.logs,

@@ -1,6 +1,13 @@
 //! The REST API over real HTTP (reqwest) against the real `wasmwhisk
 //! standalone` process: happy paths, every bad input of issue 4, namespace
 //! isolation, the admin routes, and a restart after `kill -9`.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a test fails by panicking"
+)]
 
 mod common;
 #[path = "common/standalone.rs"]

@@ -1,5 +1,12 @@
 //! `wasmwhisk action|activation|namespace`: the real binary against a real
 //! `wasmwhisk standalone` child process on a free loopback port.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a test fails by panicking"
+)]
 
 mod common;
 // The lead's shared helper (a real `wasmwhisk standalone` child process);

@@ -1,4 +1,11 @@
 //! `wasmwhisk run`: the real binary on the examples.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a test fails by panicking"
+)]
 
 use std::path::PathBuf;
 use std::process::Command;

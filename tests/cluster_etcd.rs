@@ -6,6 +6,13 @@
 //!
 //! What etcd holds is read by an independent client ([`Etcd::entries`]),
 //! not through the code under test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a test fails by panicking"
+)]
 
 use std::time::{Duration, Instant};
 

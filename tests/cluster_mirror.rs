@@ -8,6 +8,13 @@
 //! What etcd holds is written and read by an independent client
 //! ([`Etcd::put`], [`Etcd::entries`]) or by the invoker's own
 //! `EtcdClusterState`, never through the mirror.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a test fails by panicking"
+)]
 
 use wasmwhisk_testkit::etcd;
 

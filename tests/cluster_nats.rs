@@ -2,6 +2,13 @@
 //! OpenWhisk's messages on core subjects, and the per-action JetStream work
 //! queues sandboxes pull from — including a server killed and restarted under
 //! load.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a test fails by panicking"
+)]
 
 use std::time::{Duration, Instant};
 

@@ -1,6 +1,13 @@
 //! The controller end to end in one process: invokes through per-action
 //! queues into the real pool with real sandboxes (Rust and JS guests built
 //! from source), with the in-process stores.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a test fails by panicking"
+)]
 
 mod common;
 
@@ -10,10 +17,10 @@ use std::time::Duration;
 use serde_json::json;
 use wasmwhisk::controller::*;
 use wasmwhisk::metrics::Metrics;
-use wasmwhisk::pool::invoker::{PoolHandle, PoolPorts, PoolSettings};
 use wasmwhisk::pool::local::*;
 use wasmwhisk::pool::ports::{ActivationStore, ExecutableAction};
 use wasmwhisk::pool::queue::LocalQueue;
+use wasmwhisk::pool::{PoolHandle, PoolPorts, PoolSettings};
 use wasmwhisk::protocol::*;
 
 struct Fixture {

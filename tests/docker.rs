@@ -7,6 +7,13 @@
 //!
 //! Each test labels its containers with its own owner and removes all it
 //! made, even when it fails ([`Owned`]); the blackbox test removes its image.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a test fails by panicking"
+)]
 
 mod common;
 #[path = "common/docker.rs"]
@@ -18,7 +25,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
-use wasmwhisk::action::{ActionLimits, ActivationContext, InitArgs, new_activation_id};
+use wasmwhisk::action::{ActivationContext, InitArgs, SandboxLimits, new_activation_id};
 use wasmwhisk::docker::{
     ContainerInitError, ContainerSpec, Docker, DockerContainer, DockerError, DockerSettings,
 };
@@ -124,11 +131,11 @@ fn spec(sandbox_id: u64, image: &str, memory_mb: u64) -> ContainerSpec {
     }
 }
 
-fn limits(timeout: Duration) -> ActionLimits {
-    ActionLimits {
+fn limits(timeout: Duration) -> SandboxLimits {
+    SandboxLimits {
         timeout,
         memory_mb: 128,
-        ..ActionLimits::default()
+        ..SandboxLimits::default()
     }
 }
 
@@ -568,7 +575,7 @@ impl Drop for Network {
 /// The real pool (actor, proxies, in-process ports) with the Docker fallback
 /// for `native`, and the `native-misbehave` action deployed as binary code.
 struct DockerPool {
-    pool: wasmwhisk::pool::invoker::PoolHandle,
+    pool: wasmwhisk::pool::PoolHandle,
     queue:
         std::sync::Arc<wasmwhisk::pool::queue::LocalQueue<wasmwhisk::protocol::ActivationMessage>>,
     records: std::sync::Arc<wasmwhisk::pool::local::LocalActivationStore>,
@@ -579,11 +586,11 @@ struct DockerPool {
 impl DockerPool {
     fn start(docker: DockerSettings, stem_cells: u32, pause_grace: Duration) -> DockerPool {
         use std::sync::Arc;
-        use wasmwhisk::pool::invoker::{PoolHandle, PoolPorts, PoolSettings};
         use wasmwhisk::pool::local::*;
         use wasmwhisk::pool::ports::ExecutableAction;
         use wasmwhisk::pool::prewarm::StemCellSpec;
         use wasmwhisk::pool::queue::LocalQueue;
+        use wasmwhisk::pool::{PoolHandle, PoolPorts, PoolSettings};
         use wasmwhisk::protocol as p;
 
         let settings = PoolSettings {

@@ -8,6 +8,13 @@
 //! (`runtimes/docker/build.sh`, `build-action.sh`); every container a test
 //! starts carries its own owner label and is removed, and the test images
 //! too. `wasmwhisk/action-proxy:latest` stays.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a test fails by panicking"
+)]
 
 mod common;
 #[path = "common/docker.rs"]

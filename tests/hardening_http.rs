@@ -8,6 +8,13 @@
 //! that never finishes does not hold up shutdown past its grace. Through the
 //! real `wasmwhisk standalone` process and raw TCP clients, with the
 //! timeouts scaled down by its configuration.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a test fails by panicking"
+)]
 
 mod common;
 #[path = "common/standalone.rs"]
@@ -249,6 +256,7 @@ fn a_connection_that_never_finishes_does_not_hold_up_shutdown() {
     assert_eq!(send(server.anonymous(Method::GET, "/ping")).status, 200);
     let pid = server.pid();
     // SAFETY: kill only sends a signal to the process named.
+    #[allow(unsafe_code, reason = "kill is a C call")]
     let signalled = unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
     assert_eq!(signalled, 0, "kill -TERM");
     let deadline = Instant::now() + PATIENCE;
@@ -346,6 +354,10 @@ fn an_oversized_content_length_is_refused_before_the_body_is_read() {
 /// Lowers the file descriptor limit (soft and hard) of the server `cmd`
 /// starts — of that child only, not of this test process, whose other tests
 /// run alongside.
+#[allow(
+    unsafe_code,
+    reason = "pre_exec and setrlimit are unsafe; the SAFETY comment says why this holds"
+)]
 fn limit_files(cmd: &mut Command, n: u64) {
     let limit = libc::rlimit {
         rlim_cur: n,

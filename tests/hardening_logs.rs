@@ -5,6 +5,13 @@
 //!   memory stay bounded, and other actions keep answering meanwhile;
 //! - a JS timer or promise job left by one activation never runs in the
 //!   next activation of the same warm sandbox.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a test fails by panicking"
+)]
 
 mod common;
 #[path = "common/standalone.rs"]

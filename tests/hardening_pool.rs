@@ -6,6 +6,13 @@
 //! - a sandbox retired by a developer error must not stall its action's
 //!   next activation (the controller used to count its acked creation as
 //!   still coming for a second).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a test fails by panicking"
+)]
 
 mod common;
 #[path = "common/standalone.rs"]

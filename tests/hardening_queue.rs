@@ -1,6 +1,13 @@
 //! Issue 20, defect 2: queued invoke bodies are bounded per namespace and
 //! in total, and the memory they held is returned once the queue drains —
 //! through the real `wasmwhisk standalone` process and a real HTTP client.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a test fails by panicking"
+)]
 
 mod common;
 #[path = "common/standalone.rs"]

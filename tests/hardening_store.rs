@@ -1,6 +1,13 @@
 //! Issue 20, the store's defects, through the real `wasmwhisk standalone`:
 //! records every read can parse (5), retention per namespace and a byte
 //! budget (7), no API key on disk (8), exact numbers (11).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a test fails by panicking"
+)]
 
 mod common;
 #[path = "common/standalone.rs"]

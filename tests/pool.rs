@@ -1,5 +1,12 @@
 //! The pool end to end, in process: real sandboxes (Rust and JS guests built
 //! from source), the in-process queue, stores, bus and cluster state.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a test fails by panicking"
+)]
 
 mod common;
 
@@ -9,12 +16,12 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokio::sync::mpsc::UnboundedReceiver;
 use wasmwhisk::pool::health::HealthState;
-use wasmwhisk::pool::invoker::{PoolHandle, PoolPorts, PoolSettings};
 use wasmwhisk::pool::local::*;
 use wasmwhisk::pool::ports::{ActivationStore, ExecutableAction};
 use wasmwhisk::pool::prewarm::StemCellSpec;
 use wasmwhisk::pool::queue::LocalQueue;
 use wasmwhisk::pool::slot::WarmKey;
+use wasmwhisk::pool::{PoolHandle, PoolPorts, PoolSettings};
 use wasmwhisk::protocol::*;
 
 const INVOKER: u32 = 0;
@@ -196,16 +203,12 @@ impl Fixture {
         panic!("no record for {id}");
     }
 
-    async fn snapshot(&self) -> wasmwhisk::pool::invoker::PoolSnapshot {
+    async fn snapshot(&self) -> wasmwhisk::pool::PoolSnapshot {
         self.pool.snapshot().await.expect("the pool runs")
     }
 
     /// Waits until `check` holds for the pool's metrics.
-    async fn until(
-        &self,
-        what: &str,
-        check: impl Fn(&wasmwhisk::pool::invoker::PoolSnapshot) -> bool,
-    ) {
+    async fn until(&self, what: &str, check: impl Fn(&wasmwhisk::pool::PoolSnapshot) -> bool) {
         for _ in 0..1000 {
             if check(&self.snapshot().await) {
                 return;

@@ -1,5 +1,12 @@
 //! The `js` kind: stem cells of the QuickJS runtime component, specialized
 //! with an action's source. OpenWhisk's nodejs conventions, and bad input.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a test fails by panicking"
+)]
 
 mod common;
 
@@ -7,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use serde_json::json;
-use wasmwhisk::ActionLimits;
+use wasmwhisk::SandboxLimits;
 use wasmwhisk::sandbox::{ResponseStatus, messages};
 
 fn still_serves() {
@@ -178,7 +185,7 @@ fn an_infinite_js_loop_stops_at_the_deadline() {
 #[test]
 fn a_js_memory_bomb_is_memory_exhausted() {
     let js = js_runtime();
-    let lim = ActionLimits {
+    let lim = SandboxLimits {
         memory_mb: 128,
         ..limits(20_000)
     };

@@ -1,6 +1,13 @@
 //! Compiled `wasm` actions: the examples, and every kind of bad input a
 //! component can bring. After each failure the engine keeps serving: the next
 //! activation works.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a test fails by panicking"
+)]
 
 mod common;
 
@@ -221,7 +228,7 @@ fn an_infinite_loop_stops_at_the_deadline() {
 #[test]
 fn growing_memory_beyond_the_limit_is_memory_exhausted() {
     let guest = prepare("misbehave");
-    let lim = wasmwhisk::ActionLimits {
+    let lim = wasmwhisk::SandboxLimits {
         memory_mb: 128,
         ..limits(10_000)
     };
@@ -272,7 +279,7 @@ fn results_must_be_json_objects_or_arrays() {
 #[test]
 fn logs_beyond_the_limit_are_truncated_with_openwhisks_notice() {
     let guest = prepare("misbehave");
-    let lim = wasmwhisk::ActionLimits {
+    let lim = wasmwhisk::SandboxLimits {
         logs_mb: 1,
         ..limits(10_000)
     };
@@ -348,7 +355,7 @@ fn a_memory_bomb_at_instantiation_is_the_actions_fault() {
         other => panic!("expected MemoryLimit, got {other:?}"),
     }
     // With 512 MB it runs.
-    let lim = wasmwhisk::ActionLimits {
+    let lim = wasmwhisk::SandboxLimits {
         memory_mb: 512,
         ..limits(5_000)
     };

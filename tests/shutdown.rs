@@ -1,6 +1,13 @@
 //! SIGTERM on a running `wasmwhisk standalone`: intake stops (503), the
 //! activation in flight finishes and is answered, the process exits 0, and
 //! its record is there after a restart.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a test fails by panicking"
+)]
 
 mod common;
 #[path = "common/standalone.rs"]

@@ -23,15 +23,15 @@ use super::AppState;
 use super::auth::{Caller, is_admin};
 use super::error::ApiError;
 use super::routes as paths;
+use crate::pool::PoolSnapshot;
 use crate::pool::health::HealthState;
-use crate::pool::invoker::PoolSnapshot;
 
 /// What the admin routes need: the process's pool (none in a cluster's
 /// controller), its metrics and the admin credentials. Cheap to clone.
 #[derive(Clone)]
 pub struct AdminState {
     /// The invoker pool, if this process runs one.
-    pub pool: Option<crate::pool::invoker::PoolHandle>,
+    pub pool: Option<crate::pool::PoolHandle>,
     /// Where requests and activations are counted.
     pub metrics: Arc<crate::metrics::Metrics>,
     /// `user:password` of the admin routes.
@@ -81,7 +81,7 @@ where
 }
 
 /// The pool, or 404 in a process that runs none (a cluster's controller).
-fn the_pool(state: &AdminState) -> Result<&crate::pool::invoker::PoolHandle, ApiError> {
+fn the_pool(state: &AdminState) -> Result<&crate::pool::PoolHandle, ApiError> {
     state.pool.as_ref().ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_FOUND,
@@ -99,7 +99,7 @@ async fn snapshot(state: &AdminState) -> Result<PoolSnapshot, ApiError> {
     })
 }
 
-fn invoker_name(pool: &crate::pool::invoker::PoolHandle) -> String {
+fn invoker_name(pool: &crate::pool::PoolHandle) -> String {
     format!("invoker{}", pool.shared().invoker.instance)
 }
 

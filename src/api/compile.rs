@@ -20,10 +20,10 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 
 use super::error::ApiError;
-use crate::action::{ActionKind, ActionLimits, InitArgs};
+use crate::action::{ActionKind, InitArgs, SandboxLimits};
 use crate::engine::{CacheKey, Engine, PrepareError};
 use crate::pool::proxy::new_stem_cell;
-use crate::protocol::action::ActionLimits as WireLimits;
+use crate::protocol::action::ActionLimits;
 use crate::sandbox::ResponseStatus;
 
 /// Deployments compiling at once.
@@ -39,7 +39,7 @@ pub struct Trial {
     /// Its entry point, when not `main`.
     pub main: Option<String>,
     /// Its limits.
-    pub limits: WireLimits,
+    pub limits: ActionLimits,
     /// Its init parameters, as `init` receives them.
     pub env: Vec<(String, String)>,
 }
@@ -66,7 +66,7 @@ pub async fn compile(
 }
 
 /// Validates and compiles a component into the cache. Blocking.
-fn prepare_wasm(engine: &Engine, code: &[u8], limits: &WireLimits) -> Result<CacheKey, ApiError> {
+fn prepare_wasm(engine: &Engine, code: &[u8], limits: &ActionLimits) -> Result<CacheKey, ApiError> {
     let (prepared, _) = engine.prepare_wasm(code).map_err(|e| match e {
         PrepareError::Internal(_) => ApiError::internal(e.to_string()),
         _ => ApiError::bad_request(e.to_string()),
@@ -91,7 +91,7 @@ fn trial_init(
 ) -> Result<(), ApiError> {
     let mut sandbox = new_stem_cell(engine, kind, trial.limits.memory)
         .map_err(|e| ApiError::internal(format!("no {kind} sandbox to check the code in: {e}")))?;
-    let limits = ActionLimits {
+    let limits = SandboxLimits {
         timeout: Duration::from_millis(trial.limits.timeout),
         memory_mb: trial.limits.memory,
         logs_mb: trial.limits.logs,

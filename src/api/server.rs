@@ -104,6 +104,10 @@ pub fn connection_cap(max_connections: usize, nofile: Option<u64>) -> usize {
 
 /// Raises the soft `RLIMIT_NOFILE` to the hard limit; the soft limit now in
 /// force, or `None` if it cannot be read.
+#[allow(
+    unsafe_code,
+    reason = "getrlimit and setrlimit are C calls; the SAFETY comments say why they hold"
+)]
 pub fn raise_fd_limit() -> Option<u64> {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
@@ -257,6 +261,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(unsafe_code, reason = "getrlimit is a C call")]
     fn the_limit_is_raised_to_the_hard_one() {
         let Some(soft) = raise_fd_limit() else {
             return;

@@ -17,7 +17,7 @@ use serde_json::{Map, Value};
 use super::error::{ApiError, messages};
 use crate::action::ActionKind;
 use crate::config::{LimitsConfig, RequestedLimits};
-use crate::protocol::action::ActionLimits as WireLimits;
+use crate::protocol::action::ActionLimits;
 use crate::protocol::depth;
 use crate::protocol::params::json_type;
 use crate::protocol::{Parameters, SemVer, WhiskActionMetaData};
@@ -331,8 +331,8 @@ pub fn check_parameters_size(
 pub fn action_limits(
     config: &LimitsConfig,
     put: Option<&LimitsPut>,
-    current: Option<&WireLimits>,
-) -> Result<WireLimits, ApiError> {
+    current: Option<&ActionLimits>,
+) -> Result<ActionLimits, ApiError> {
     let put = put.copied().unwrap_or_default();
     let requested = RequestedLimits {
         timeout: put.timeout.or(current.map(|c| c.timeout)),
@@ -343,7 +343,7 @@ pub fn action_limits(
     let limits = config
         .action_limits(&requested)
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    Ok(WireLimits {
+    Ok(ActionLimits {
         timeout: u64::try_from(limits.timeout.as_millis()).unwrap_or(u64::MAX),
         memory: limits.memory_mb,
         logs: limits.logs_mb,

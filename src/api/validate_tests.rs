@@ -171,7 +171,7 @@ fn parameter_sizes_count_keys_and_json_values() {
 fn limits_default_validate_and_merge_on_update() {
     let config = LimitsConfig::default();
     let created = action_limits(&config, None, None).unwrap();
-    assert_eq!(created, WireLimits::default());
+    assert_eq!(created, ActionLimits::default());
 
     let put = LimitsPut {
         memory: Some(128),
@@ -181,9 +181,9 @@ fn limits_default_validate_and_merge_on_update() {
     let updated = action_limits(
         &config,
         Some(&put),
-        Some(&WireLimits {
+        Some(&ActionLimits {
             timeout: 1000,
-            ..WireLimits::default()
+            ..ActionLimits::default()
         }),
     )
     .unwrap();
@@ -274,7 +274,7 @@ fn action(params: Value, annotations: Value) -> WhiskActionMetaData {
         EntityName::new("a").unwrap(),
         "js",
         false,
-        WireLimits::default(),
+        ActionLimits::default(),
     );
     meta.parameters = serde_json::from_value(params).unwrap();
     meta.annotations = serde_json::from_value(annotations).unwrap();

@@ -10,9 +10,9 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use serde_json::{Map, Value};
 
-use crate::action::{ActionKind, ActionLimits, ActivationContext, InitArgs, new_activation_id};
+use crate::action::{ActionKind, ActivationContext, InitArgs, SandboxLimits, new_activation_id};
 use crate::engine::{Engine, PrepareError};
-use crate::sandbox::{ActivationResponse, RunReport};
+use crate::sandbox::{RunReport, RunResponse};
 
 /// What to run.
 #[derive(Clone, Debug)]
@@ -26,7 +26,7 @@ pub struct RunOptions {
     /// The parameters.
     pub params: Map<String, Value>,
     /// The limits.
-    pub limits: ActionLimits,
+    pub limits: SandboxLimits,
 }
 
 /// The kind of `file`: `explicit`, or from its extension.
@@ -118,7 +118,7 @@ pub fn print_report(report: &RunReport) -> i32 {
     for line in &report.logs {
         eprintln!("{line}");
     }
-    let response: &ActivationResponse = &report.response;
+    let response: &RunResponse = &report.response;
     match serde_json::to_string_pretty(&response.result) {
         Ok(text) => println!("{text}"),
         Err(_) => println!("{}", response.result),

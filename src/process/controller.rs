@@ -80,21 +80,24 @@ pub async fn run(config: Config, data_dir: PathBuf, bind: std::net::IpAddr) -> R
         Ok(Some(created)) => {
             let key = created.api_key();
             write_private(
-                &data_dir.join(crate::cli::files::GUEST_KEY),
+                &data_dir.join(crate::config::layout::files::GUEST_KEY),
                 &format!("{key}\n"),
             )?;
             println!("guest key: {key}");
             Some(key)
         }
-        Ok(None) => std::fs::read_to_string(data_dir.join(crate::cli::files::GUEST_KEY))
+        Ok(None) => std::fs::read_to_string(data_dir.join(crate::config::layout::files::GUEST_KEY))
             .ok()
             .map(|k| k.trim().to_string()),
         Err(e) => return Err(anyhow::anyhow!("creating the guest namespace: {e}")),
     };
     let admin = admin_auth(&data_dir)?;
     let engine = Arc::new(
-        Engine::new(config.to_engine_config(), &crate::cli::cache_dir(&data_dir))
-            .context("starting the engine")?,
+        Engine::new(
+            config.to_engine_config(),
+            &crate::config::layout::cache_dir(&data_dir),
+        )
+        .context("starting the engine")?,
     );
 
     let completions = Completions::new(metrics.clone());

@@ -36,7 +36,7 @@ use crate::cluster::nats::{MalformedCount, NatsMessenger};
 use crate::config::Config;
 use crate::engine::Engine;
 use crate::metrics::Metrics;
-use crate::pool::invoker::{PoolHandle, PoolPorts, PoolSettings};
+use crate::pool::{PoolHandle, PoolPorts, PoolSettings};
 use crate::process::standalone::{
     admin_auth, create_private_dir, listen_and_announce, serve_until_signal,
 };
@@ -64,8 +64,11 @@ pub async fn run(config: Config, data_dir: PathBuf, bind: std::net::IpAddr) -> R
             .with_context(|| format!("registering {invoker} in etcd"))?,
     );
     let engine = Arc::new(
-        Engine::new(config.to_engine_config(), &crate::cli::cache_dir(&data_dir))
-            .context("starting the engine")?,
+        Engine::new(
+            config.to_engine_config(),
+            &crate::config::layout::cache_dir(&data_dir),
+        )
+        .context("starting the engine")?,
     );
     let admin = admin_auth(&data_dir)?;
 

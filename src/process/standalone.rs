@@ -40,11 +40,11 @@ use crate::controller::{
 };
 use crate::engine::Engine;
 use crate::metrics::Metrics;
-use crate::pool::invoker::{PoolHandle, PoolPorts, PoolSettings};
 use crate::pool::local::{LocalClusterState, LocalMessenger};
 use crate::pool::ports::ActivationStore;
 use crate::pool::queue::LocalQueue;
 use crate::pool::queue_bytes::ByteLimits;
+use crate::pool::{PoolHandle, PoolPorts, PoolSettings};
 use crate::protocol::{
     ByteSize, ControllerInstanceId, EtcdKeys, InvokerInstanceId, SchedulerInstanceId,
 };
@@ -74,7 +74,7 @@ pub fn write_private(path: &Path, contents: &str) -> Result<()> {
 /// The guest key: created with the namespace on first start and kept in
 /// `guest.auth`; `None` if the namespace exists but the file is gone.
 fn guest_key(db: &Database, data_dir: &Path) -> Result<Option<String>> {
-    let file = data_dir.join(crate::cli::files::GUEST_KEY);
+    let file = data_dir.join(crate::config::layout::files::GUEST_KEY);
     if let Some(created) = db
         .ensure_namespace(GUEST)
         .context("creating the guest namespace")?
@@ -95,7 +95,7 @@ fn guest_key(db: &Database, data_dir: &Path) -> Result<Option<String>> {
 
 /// The admin API's `user:password`, generated once.
 pub(crate) fn admin_auth(data_dir: &Path) -> Result<String> {
-    let file = data_dir.join(crate::cli::files::ADMIN);
+    let file = data_dir.join(crate::config::layout::files::ADMIN);
     if let Ok(text) = std::fs::read_to_string(&file)
         && text.trim().contains(':')
     {
@@ -123,7 +123,10 @@ pub async fn run(config: Config, data_dir: PathBuf) -> Result<()> {
     let started = Instant::now();
     create_private_dir(&data_dir)?;
     let (db, recovery) = tokio::task::block_in_place(|| {
-        Database::open(&data_dir.join(crate::cli::files::DATABASE), &config.store)
+        Database::open(
+            &data_dir.join(crate::config::layout::files::DATABASE),
+            &config.store,
+        )
     })
     .context("opening the database")?;
     if recovery.failed_activations > 0 {
@@ -136,8 +139,11 @@ pub async fn run(config: Config, data_dir: PathBuf) -> Result<()> {
     let admin = admin_auth(&data_dir)?;
 
     let engine = Arc::new(
-        Engine::new(config.to_engine_config(), &crate::cli::cache_dir(&data_dir))
-            .context("starting the engine")?,
+        Engine::new(
+            config.to_engine_config(),
+            &crate::config::layout::cache_dir(&data_dir),
+        )
+        .context("starting the engine")?,
     );
     let settings = PoolSettings::from_config(&config);
     let owner = config
@@ -245,7 +251,7 @@ pub(crate) async fn listen_and_announce(
     let apihost = format!("http://{addr}");
     if let Some(key) = guest {
         write_private(
-            &data_dir.join(crate::cli::files::PROPS),
+            &data_dir.join(crate::config::layout::files::PROPS),
             &format!("APIHOST={apihost}\nAUTH={key}\n"),
         )?;
     }

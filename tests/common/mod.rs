@@ -7,7 +7,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use serde_json::{Map, Value};
-use wasmwhisk::action::{ActionKind, ActionLimits, ActivationContext, InitArgs};
+use wasmwhisk::action::{ActionKind, ActivationContext, InitArgs, SandboxLimits};
 use wasmwhisk::engine::{Engine, EngineConfig, Prepared};
 use wasmwhisk::sandbox::{InitFailure, RunReport, Sandbox};
 
@@ -46,10 +46,10 @@ pub fn engine() -> Arc<Engine> {
 }
 
 /// Limits with a short timeout for tests.
-pub fn limits(timeout_ms: u64) -> ActionLimits {
-    ActionLimits {
+pub fn limits(timeout_ms: u64) -> SandboxLimits {
+    SandboxLimits {
         timeout: Duration::from_millis(timeout_ms),
-        ..ActionLimits::default()
+        ..SandboxLimits::default()
     }
 }
 
@@ -91,7 +91,7 @@ pub fn start(
     prepared: &Prepared,
     code: &str,
     env: Vec<(String, String)>,
-    limits: &ActionLimits,
+    limits: &SandboxLimits,
 ) -> Result<Sandbox, InitFailure> {
     let engine = engine();
     let mut sandbox = engine
@@ -113,7 +113,7 @@ pub fn run_once(
     prepared: &Prepared,
     code: &str,
     params: Value,
-    limits: &ActionLimits,
+    limits: &SandboxLimits,
 ) -> RunReport {
     let mut sandbox = start(prepared, code, Vec::new(), limits)
         .unwrap_or_else(|f| panic!("init failed: {:?}", f.response));

@@ -52,7 +52,7 @@ use containers::DockerSide;
 use daemon::Daemon;
 use report::Report;
 use wasm::WasmSide;
-use wasmwhisk::action::{ActionLimits, ActivationContext};
+use wasmwhisk::action::{ActivationContext, SandboxLimits};
 use wasmwhisk::docker::{Docker, DockerSettings};
 use wasmwhisk::engine::{Engine, EngineConfig};
 
@@ -334,7 +334,7 @@ pub fn run(data_dir: &Path, args: DockerBenchArgs) -> Result<()> {
         std::process::exit(130);
     });
 
-    let limits = ActionLimits {
+    let limits = SandboxLimits {
         memory_mb: args.memory_mb,
         logs_mb: 1,
         timeout: Duration::from_secs(60),

@@ -37,6 +37,10 @@ fn count(bytes: usize, freed: bool) {
 // SAFETY: every method forwards its arguments unchanged to `System`, which
 // upholds `GlobalAlloc`'s contract; counting neither allocates nor touches
 // the memory.
+#[allow(
+    unsafe_code,
+    reason = "a global allocator is an unsafe trait; every method forwards to System"
+)]
 unsafe impl GlobalAlloc for CountingAllocator {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         // SAFETY: the caller's guarantees on `layout` are passed on.

@@ -12,11 +12,11 @@ use tokio::sync::mpsc::UnboundedReceiver;
 
 use wasmwhisk::engine::{CacheKey, Engine};
 use wasmwhisk::pool::introspect::PoolMetrics;
-use wasmwhisk::pool::invoker::{PoolHandle, PoolPorts, PoolSettings};
 use wasmwhisk::pool::local::{LocalActionStore, LocalClusterState, LocalMessenger, Outgoing};
 use wasmwhisk::pool::ports::{ActivationStore, ExecutableAction};
 use wasmwhisk::pool::queue::LocalQueue;
 use wasmwhisk::pool::slot::WarmKey;
+use wasmwhisk::pool::{PoolHandle, PoolPorts, PoolSettings};
 use wasmwhisk::protocol::{
     self, AcknowledgementMessage, ActivationId, ActivationMessage, ByteSize,
     ContainerCreationAckMessage, ContainerCreationMessage, ContainerDeletionMessage,

@@ -36,7 +36,7 @@ use super::pool::{HeapCounter, PoolBenchArgs};
 use super::pool_fixture::{Bench, NAMESPACE, activation, creation, finished, key, settings};
 use super::sandbox::HELLO_RUST;
 use super::stats::{pss_kib, rss_kib};
-use wasmwhisk::action::{ActionLimits, ActivationContext, InitArgs};
+use wasmwhisk::action::{ActivationContext, InitArgs, SandboxLimits};
 use wasmwhisk::engine::{CacheKey, Engine, Prepared};
 use wasmwhisk::pool::local::{LocalClusterState, Outgoing};
 use wasmwhisk::pool::ports::{ActivationStore, ClusterState, StoreError};
@@ -299,7 +299,7 @@ fn bare(
     n: usize,
     heap: Option<HeapCounter>,
 ) -> Result<(Option<f64>, f64)> {
-    let limits = ActionLimits {
+    let limits = SandboxLimits {
         timeout: Duration::from_secs(5),
         memory_mb: MEMORY_MB,
         logs_mb: 10,

@@ -15,7 +15,7 @@ use anyhow::{Context, Result, ensure};
 use serde_json::{Map, Value, json};
 
 use super::stats::{Samples, human, machine, pss_kib};
-use wasmwhisk::action::{ActionKind, ActionLimits, ActivationContext, InitArgs};
+use wasmwhisk::action::{ActionKind, ActivationContext, InitArgs, SandboxLimits};
 use wasmwhisk::engine::{Engine, EngineConfig, Prepared};
 use wasmwhisk::sandbox::{AsyncSandbox, Sandbox};
 
@@ -92,7 +92,7 @@ fn warm(
     engine: &Arc<Engine>,
     prepared: &Prepared,
     code: &str,
-    limits: &ActionLimits,
+    limits: &SandboxLimits,
 ) -> Result<Sandbox> {
     let mut sandbox = engine.instantiate(prepared, limits.memory_mb)?;
     if let Err(failure) = sandbox.init(init_args(code), limits) {
@@ -112,9 +112,9 @@ pub fn run(data_dir: &Path, args: SandboxBenchArgs) -> Result<()> {
     let n = args.iterations.max(10);
     let bench_dir = data_dir.join("bench-cache");
     let engine = Arc::new(Engine::new(EngineConfig::default(), &bench_dir)?);
-    let limits = ActionLimits {
+    let limits = SandboxLimits {
         logs_mb: 1,
-        ..ActionLimits::default()
+        ..SandboxLimits::default()
     };
     let mut rows = Vec::new();
     eprintln!("machine: {}", machine());
@@ -311,7 +311,7 @@ pub fn run(data_dir: &Path, args: SandboxBenchArgs) -> Result<()> {
     });
 
     // How far past its deadline a spinning action is stopped.
-    let spin_limits = ActionLimits {
+    let spin_limits = SandboxLimits {
         timeout: Duration::from_millis(50),
         ..limits
     };
@@ -385,7 +385,7 @@ fn pss_per_sandbox(
     engine: &Arc<Engine>,
     prepared: &Prepared,
     code: &str,
-    limits: &ActionLimits,
+    limits: &SandboxLimits,
     count: usize,
 ) -> Result<(f64, u64, f64)> {
     let before = pss_kib().context("reading /proc/self/smaps_rollup")?;

@@ -9,6 +9,9 @@ pub struct Samples {
 }
 
 impl Samples {
+    /// No samples.
+    pub const EMPTY: Samples = Samples { sorted: Vec::new() };
+
     /// Sorts `samples`.
     pub fn new(mut samples: Vec<Duration>) -> Samples {
         samples.sort_unstable();
@@ -27,7 +30,7 @@ impl Samples {
         }
         let rank = ((self.sorted.len() as f64) * q).ceil() as usize;
         let index = rank.clamp(1, self.sorted.len()) - 1;
-        self.sorted[index]
+        self.sorted.get(index).copied().unwrap_or_default()
     }
 
     /// The median.

@@ -3,6 +3,13 @@
 //! and stops it with SIGTERM. Only that it works is checked — the numbers of
 //! a debug build on a shared machine mean nothing (performance is
 //! shown by the bench, not asserted by tests).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a test fails by panicking"
+)]
 
 use std::path::PathBuf;
 use std::process::Command;

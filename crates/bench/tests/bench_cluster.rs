@@ -5,6 +5,13 @@
 //! started outlives it — after a normal end and after Ctrl-C (SIGINT)
 //! mid-run. Only that it works: the numbers of a debug build on a shared
 //! machine mean nothing (performance is shown by the bench, docs/BENCHMARKS.md).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a test fails by panicking"
+)]
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

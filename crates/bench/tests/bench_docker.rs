@@ -7,6 +7,13 @@
 //! Run from the repository's root, so the bench builds the action-proxy
 //! image (kept: it is the runtime image) and hello-rust's native executable
 //! if they are missing.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a test fails by panicking"
+)]
 
 use std::path::PathBuf;
 use std::process::Command;

@@ -39,10 +39,10 @@ use std::time::{Duration, Instant};
 use crate::choose::{ChoiceRequest, Chooser};
 use crate::etcd::ClusterMirror;
 use crate::nats::{JetStreamQueue, NatsMessenger};
+use wasmwhisk_core::controller::ports::QueueKey;
 use wasmwhisk_core::controller::{Controller, Dispatch, NotSent, QueueStats, Queues, Taken};
 use wasmwhisk_core::pool::ports::{ActionStore, ExecutableAction};
 use wasmwhisk_core::pool::queue::{ActivationQueue, DeliveryId, QueueError};
-use wasmwhisk_core::pool::slot::WarmKey;
 use wasmwhisk_core::sync::lock;
 use wasmwhisk_protocol::{
     ActivationMessage, ContainerCreationError, ContainerCreationMessage, ContainerDeletionMessage,
@@ -65,13 +65,13 @@ pub struct ClusterQueues {
     queue: JetStreamQueue,
     /// Waiting activations per queue, as of the last decision round (the
     /// 429 limit needs no request per invoke).
-    waiting: Mutex<HashMap<WarmKey, usize>>,
+    waiting: Mutex<HashMap<QueueKey, usize>>,
     /// When each queue was last looked at, and the age of its oldest
     /// waiting activation then.
-    oldest: Mutex<HashMap<WarmKey, (Instant, Duration)>>,
+    oldest: Mutex<HashMap<QueueKey, (Instant, Duration)>>,
     /// When each queue's activations held by dead sandboxes were last
     /// pulled to check their age.
-    orphans_checked: Mutex<HashMap<WarmKey, Instant>>,
+    orphans_checked: Mutex<HashMap<QueueKey, Instant>>,
 }
 
 impl ClusterQueues {
@@ -87,7 +87,7 @@ impl ClusterQueues {
 
     /// Whether a second has passed since `key`'s orphans were last checked
     /// (and if so, the check is due now).
-    fn orphan_check_due(&self, key: &WarmKey) -> bool {
+    fn orphan_check_due(&self, key: &QueueKey) -> bool {
         let mut checked = lock(&self.orphans_checked);
         match checked.get(key) {
             Some(at) if at.elapsed() < ORPHAN_CHECK => false,
@@ -103,18 +103,18 @@ impl ClusterQueues {
 impl Queues for ClusterQueues {
     async fn push(
         &self,
-        key: &WarmKey,
+        key: &QueueKey,
         msg: ActivationMessage,
         _charge: usize,
     ) -> Result<(), QueueError> {
         self.queue.enqueue(key, &msg).await
     }
 
-    fn waiting(&self, key: &WarmKey) -> usize {
+    fn waiting(&self, key: &QueueKey) -> usize {
         lock(&self.waiting).get(key).copied().unwrap_or(0)
     }
 
-    async fn stats(&self, key: &WarmKey, stale_after: Duration) -> Result<QueueStats, QueueError> {
+    async fn stats(&self, key: &QueueKey, stale_after: Duration) -> Result<QueueStats, QueueError> {
         let (stats, oldest) = self.queue.stats_and_oldest(key).await?;
         let available = usize::try_from(stats.pending).unwrap_or(usize::MAX);
         let stale = match oldest {
@@ -136,7 +136,7 @@ impl Queues for ClusterQueues {
 
     async fn take_waiting(
         &self,
-        key: &WarmKey,
+        key: &QueueKey,
         older_than: Option<Duration>,
         orphans: bool,
     ) -> Result<Vec<Taken>, QueueError> {
@@ -176,7 +176,7 @@ impl Queues for ClusterQueues {
         Ok(taken)
     }
 
-    async fn settle(&self, key: &WarmKey, taken: &[DeliveryId]) {
+    async fn settle(&self, key: &QueueKey, taken: &[DeliveryId]) {
         for delivery in taken {
             if let Err(e) = self.queue.done(key, *delivery).await {
                 tracing::warn!(error = %e, "acking a failed activation failed (the keeper retries)");
@@ -184,7 +184,7 @@ impl Queues for ClusterQueues {
         }
     }
 
-    async fn give_back(&self, key: &WarmKey, taken: Vec<Taken>) {
+    async fn give_back(&self, key: &QueueKey, taken: Vec<Taken>) {
         for t in taken {
             if let Err(e) = self.queue.redeliver(key, t.delivery).await {
                 tracing::warn!(error = %e, "handing back an activation failed (it is redelivered after ack-wait)");
@@ -192,7 +192,7 @@ impl Queues for ClusterQueues {
         }
     }
 
-    async fn forget(&self, key: &WarmKey) {
+    async fn forget(&self, key: &QueueKey) {
         // The durable consumer stays: warm sandboxes may still pull from it.
         lock(&self.waiting).remove(key);
         lock(&self.oldest).remove(key);
@@ -340,7 +340,7 @@ pub fn queue_leader<'a>(
 }
 
 /// [`queue_leader`] of a queue.
-fn leader<'a>(queue: &WarmKey, controllers: &'a [String]) -> Option<&'a String> {
+fn leader<'a>(queue: &QueueKey, controllers: &'a [String]) -> Option<&'a String> {
     queue_leader(&queue.invocation_namespace, &queue.action, controllers)
 }
 
@@ -436,7 +436,7 @@ impl Dispatch for NatsDispatch {
         }
     }
 
-    fn leads(&self, key: &WarmKey) -> bool {
+    fn leads(&self, key: &QueueKey) -> bool {
         let controllers = self.mirror.live_instances("controller");
         // Until etcd shows this controller (or any), it decides for itself.
         if !controllers.contains(&self.me) {
@@ -504,8 +504,8 @@ pub async fn adopt_orphans(
 mod tests {
     use super::*;
 
-    fn key(action: &str) -> WarmKey {
-        WarmKey {
+    fn key(action: &str) -> QueueKey {
+        QueueKey {
             invocation_namespace: "guest".into(),
             action: format!("guest/{action}"),
             revision: "1-abc".into(),

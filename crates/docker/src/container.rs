@@ -10,8 +10,8 @@ use super::follower::LogFollower;
 use super::http::{self, Failure};
 use super::protocol::{self, InitVerdict, RunVerdict};
 use super::{Docker, DockerError};
-use wasmwhisk_sandbox::action::{ActionLimits, ActivationContext, InitArgs};
-use wasmwhisk_sandbox::{ActivationResponse, InitFailure, RunReport, messages};
+use wasmwhisk_sandbox::action::{ActivationContext, InitArgs, SandboxLimits};
+use wasmwhisk_sandbox::{InitFailure, RunReport, RunResponse, messages};
 
 /// How long an activation's logs may take to reach their sentinels once
 /// the proxy answered (OpenWhisk's `waitForLogs`, 2 s).
@@ -111,12 +111,12 @@ impl DockerContainer {
     pub async fn init(
         &mut self,
         args: InitArgs,
-        limits: ActionLimits,
+        limits: SandboxLimits,
     ) -> Result<Duration, ContainerInitError> {
         if self.lifecycle != Lifecycle::Fresh {
             self.lifecycle = Lifecycle::Retired;
             return Err(ContainerInitError::Failed(InitFailure {
-                response: ActivationResponse::whisk_error("the container was already initialized"),
+                response: RunResponse::whisk_error("the container was already initialized"),
                 logs: Vec::new(),
                 duration: Duration::ZERO,
             }));
@@ -159,10 +159,7 @@ impl DockerContainer {
             }
             Err(Failure::Connect(cause) | Failure::Lost(cause)) => {
                 tracing::debug!(container = %self.name, %cause, "/init got no answer");
-                Ending::of(
-                    ActivationResponse::developer_error(messages::ABNORMAL_INIT),
-                    false,
-                )
+                Ending::of(RunResponse::developer_error(messages::ABNORMAL_INIT), false)
             }
         };
         self.lifecycle = Lifecycle::Retired;
@@ -181,7 +178,7 @@ impl DockerContainer {
         &mut self,
         context: ActivationContext,
         params: Map<String, Value>,
-        limits: ActionLimits,
+        limits: SandboxLimits,
     ) -> Result<RunReport, Reschedule> {
         let start = SystemTime::now();
         if self.lifecycle != Lifecycle::Initialized {
@@ -190,7 +187,7 @@ impl DockerContainer {
                 _ => "the container was retired",
             };
             return Ok(RunReport {
-                response: ActivationResponse::whisk_error(why),
+                response: RunResponse::whisk_error(why),
                 logs: Vec::new(),
                 start,
                 duration: Duration::ZERO,
@@ -236,10 +233,7 @@ impl DockerContainer {
             }
             Err(Failure::Lost(cause)) => {
                 tracing::debug!(container = %self.name, %cause, "/run got no answer");
-                Ending::of(
-                    ActivationResponse::developer_error(messages::ABNORMAL_RUN),
-                    false,
-                )
+                Ending::of(RunResponse::developer_error(messages::ABNORMAL_RUN), false)
             }
         };
         if ending.response.status.retires_sandbox() {
@@ -311,13 +305,13 @@ impl DockerContainer {
         ending: Ending,
         since: SystemTime,
         log_limit: usize,
-    ) -> (ActivationResponse, Vec<String>, bool) {
+    ) -> (RunResponse, Vec<String>, bool) {
         let check_memory = !ending.timed_out && ending.response.status.retires_sandbox();
         let memory = async { check_memory && self.docker.oom_killed(&self.id, since).await };
         let (killed, (logs, lost)) =
             tokio::join!(memory, self.collect_logs(log_limit, ending.answered));
         let response = if killed {
-            ActivationResponse::developer_error(messages::MEMORY_EXHAUSTED)
+            RunResponse::developer_error(messages::MEMORY_EXHAUSTED)
         } else {
             ending.response
         };
@@ -340,7 +334,7 @@ impl DockerContainer {
 
 /// How an init or run ended, before the memory check and the logs.
 struct Ending {
-    response: ActivationResponse,
+    response: RunResponse,
     /// The proxy answered over HTTP (so it wrote the log sentinels).
     answered: bool,
     /// The time limit ended it (never reported as memory).
@@ -348,7 +342,7 @@ struct Ending {
 }
 
 impl Ending {
-    fn of(response: ActivationResponse, answered: bool) -> Ending {
+    fn of(response: RunResponse, answered: bool) -> Ending {
         Ending {
             response,
             answered,
@@ -358,7 +352,7 @@ impl Ending {
 
     fn timed_out(message: String, answered: bool) -> Ending {
         Ending {
-            response: ActivationResponse::developer_error(message),
+            response: RunResponse::developer_error(message),
             answered,
             timed_out: true,
         }

@@ -110,7 +110,7 @@ async fn exchange(
             Ok(Some(chunk)) => {
                 let room = max_bytes - bytes.len();
                 if chunk.len() > room {
-                    bytes.extend_from_slice(&chunk[..room]);
+                    bytes.extend_from_slice(chunk.get(..room).unwrap_or_default());
                     truncated = Some(announced.unwrap_or(max_bytes + chunk.len() - room));
                 } else {
                     bytes.extend_from_slice(&chunk);
@@ -124,7 +124,7 @@ async fn exchange(
         // Announced too long: keep its beginning for the message.
         while let Ok(Some(chunk)) = response.chunk().await {
             let room = max_bytes.saturating_sub(bytes.len()).min(64 * 1024);
-            bytes.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            bytes.extend_from_slice(chunk.get(..room).unwrap_or(&chunk));
             if bytes.len() >= max_bytes.min(64 * 1024) {
                 break;
             }

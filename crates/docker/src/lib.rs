@@ -21,7 +21,7 @@
 //! [`Sandbox`](wasmwhisk_sandbox::Sandbox): its `init` and `run` return the same
 //! [`InitFailure`](wasmwhisk_sandbox::InitFailure) and
 //! [`RunReport`](wasmwhisk_sandbox::RunReport), classified with the same
-//! [`ActivationResponse`](wasmwhisk_sandbox::ActivationResponse) rules and
+//! [`RunResponse`](wasmwhisk_sandbox::RunResponse) rules and
 //! OpenWhisk messages, so the pool treats both alike. Two outcomes exist
 //! only here: a 503 or a refused connection on `/run` is a [`Reschedule`]
 //! (the container is broken, not the activation), and Docker itself may be

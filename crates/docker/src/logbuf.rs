@@ -48,7 +48,7 @@ struct Entry {
 #[derive(Debug)]
 pub(crate) struct LogBuffer {
     entries: VecDeque<Entry>,
-    partial: [Option<(SystemTime, Vec<u8>)>; 2],
+    partial: PerStream<Option<(SystemTime, Vec<u8>)>>,
     bytes: usize,
     lines: usize,
     cap: usize,
@@ -59,29 +59,47 @@ pub(crate) struct LogBuffer {
     /// (they came too late): when one arrives, it and the lines before it
     /// on its stream are that earlier activation's, and are dropped rather
     /// than given to the next one.
-    owed: [usize; 2],
+    owed: PerStream<usize>,
 }
 
-/// Index of a stream in per-stream arrays.
-fn index(stream: LogStream) -> usize {
-    match stream {
-        LogStream::Stdout => 0,
-        LogStream::Stderr => 1,
+/// One value per stream.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct PerStream<T> {
+    stdout: T,
+    stderr: T,
+}
+
+impl<T> PerStream<T> {
+    fn get(&self, stream: LogStream) -> &T {
+        match stream {
+            LogStream::Stdout => &self.stdout,
+            LogStream::Stderr => &self.stderr,
+        }
+    }
+
+    fn get_mut(&mut self, stream: LogStream) -> &mut T {
+        match stream {
+            LogStream::Stdout => &mut self.stdout,
+            LogStream::Stderr => &mut self.stderr,
+        }
     }
 }
+
+/// Both streams.
+const STREAMS: [LogStream; 2] = [LogStream::Stdout, LogStream::Stderr];
 
 impl LogBuffer {
     /// An empty buffer keeping at most `cap` bytes of lines.
     pub(crate) fn new(cap: usize) -> Self {
         LogBuffer {
             entries: VecDeque::new(),
-            partial: [None, None],
+            partial: PerStream::default(),
             bytes: 0,
             lines: 0,
             cap,
             dropped: None,
             ended: false,
-            owed: [0, 0],
+            owed: PerStream::default(),
         }
     }
 
@@ -108,11 +126,11 @@ impl LogBuffer {
             Some(line) => (line, true),
             None => (rest, false),
         };
-        let slot = &mut self.partial[index(stream)];
+        let slot = self.partial.get_mut(stream);
         if !complete {
             let (_, start) = slot.get_or_insert_with(|| (at, Vec::new()));
             let room = (self.cap + 1).saturating_sub(start.len());
-            start.extend_from_slice(&text[..text.len().min(room)]);
+            start.extend_from_slice(text.get(..room).unwrap_or(text));
             return;
         }
         let (at, line) = match slot.take() {
@@ -129,9 +147,9 @@ impl LogBuffer {
         let text = String::from_utf8_lossy(line);
         let text = text.strip_suffix('\r').unwrap_or(&text);
         let sentinel = text.contains(SENTINEL);
-        let i = index(stream);
-        if sentinel && self.owed[i] > 0 {
-            self.owed[i] -= 1;
+        let owed = self.owed.get_mut(stream);
+        if sentinel && *owed > 0 {
+            *owed -= 1;
             let (mut freed, mut freed_lines) = (0, 0);
             self.entries.retain(|e| {
                 let late = e.stream == stream;
@@ -167,11 +185,11 @@ impl LogBuffer {
 
     /// True when both streams have written their sentinel.
     pub(crate) fn sentinels_seen(&self) -> bool {
-        let mut seen = [false; 2];
+        let mut seen = PerStream::default();
         for entry in self.entries.iter().filter(|e| e.sentinel) {
-            seen[index(entry.stream)] = true;
+            *seen.get_mut(entry.stream) = true;
         }
-        seen == [true, true]
+        seen.stdout && seen.stderr
     }
 
     /// Takes one activation's lines: on each stream, every line up to its
@@ -180,19 +198,18 @@ impl LogBuffer {
     /// [`MAX_LOG_LINES`] lines, with the truncation notice. Sentinels are
     /// dropped; a limit of 0 returns nothing.
     pub(crate) fn take(&mut self, limit: usize) -> Vec<String> {
-        let mut done = [false; 2];
+        let mut done = PerStream::default();
         let mut rest = VecDeque::new();
         let mut lines = Vec::new();
         let mut used = 0usize;
         let mut cut = None;
         for entry in std::mem::take(&mut self.entries) {
-            let i = index(entry.stream);
-            if done[i] {
+            if *done.get(entry.stream) {
                 rest.push_back(entry);
                 continue;
             }
             if entry.sentinel {
-                done[i] = true;
+                *done.get_mut(entry.stream) = true;
                 continue;
             }
             self.bytes = self
@@ -215,9 +232,9 @@ impl LogBuffer {
             lines.push(line);
         }
         self.entries = rest;
-        for (i, seen) in done.iter().enumerate() {
-            if !seen && let Some(owed) = self.owed.get_mut(i) {
-                *owed += 1;
+        for stream in STREAMS {
+            if !*done.get(stream) {
+                *self.owed.get_mut(stream) += 1;
             }
         }
         let dropped = self.dropped.take();
@@ -237,8 +254,8 @@ impl LogBuffer {
 /// Splits `2026-11-22T23:31:11.644454419Z rest` into the time and `rest`.
 fn split_timestamp(frame: &[u8]) -> Option<(SystemTime, &[u8])> {
     let space = frame.iter().position(|b| *b == b' ')?;
-    let stamp = std::str::from_utf8(&frame[..space]).ok()?;
-    Some((parse_rfc3339_utc(stamp)?, &frame[space + 1..]))
+    let stamp = std::str::from_utf8(frame.get(..space)?).ok()?;
+    Some((parse_rfc3339_utc(stamp)?, frame.get(space + 1..)?))
 }
 
 /// Parses Docker's log timestamps: RFC 3339 in UTC (`Z`), with 0 to 9

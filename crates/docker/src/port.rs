@@ -6,10 +6,12 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde_json::{Map, Value};
-use wasmwhisk_core::pool::container::{Container, ContainerHost, ExternalContainer, InitError};
+use wasmwhisk_core::pool::container::{
+    Container, ContainerError, ContainerHost, ExternalContainer, InitError,
+};
 use wasmwhisk_core::sync::lock;
 use wasmwhisk_sandbox::RunReport;
-use wasmwhisk_sandbox::action::{ActionLimits, ActivationContext, InitArgs};
+use wasmwhisk_sandbox::action::{ActivationContext, InitArgs, SandboxLimits};
 
 use crate::{
     ContainerInitError, ContainerSpec, Docker, DockerContainer, DockerError, DockerSettings,
@@ -216,8 +218,11 @@ impl ContainerHost for DockerPort {
         DockerPort::enabled(self)
     }
 
-    async fn connect(&self) -> Result<(), String> {
-        self.get().await.map(|_| ())
+    async fn connect(&self) -> Result<(), ContainerError> {
+        self.get()
+            .await
+            .map(|_| ())
+            .map_err(ContainerError::Message)
     }
 
     async fn create(
@@ -226,21 +231,23 @@ impl ContainerHost for DockerPort {
         kind: &str,
         image: &str,
         memory_mb: u64,
-    ) -> Result<Container, String> {
-        DockerPort::create(self, sandbox_id, kind, image, memory_mb).await
+    ) -> Result<Container, ContainerError> {
+        DockerPort::create(self, sandbox_id, kind, image, memory_mb)
+            .await
+            .map_err(ContainerError::Message)
     }
 
     async fn close(&self, wait: Duration) {
         DockerPort::close(self, wait).await
     }
 
-    async fn remove_all(&self) -> Result<(), String> {
+    async fn remove_all(&self) -> Result<(), ContainerError> {
         match self.connected() {
             Some(docker) => docker
                 .remove_owned()
                 .await
                 .map(|_| ())
-                .map_err(|e| e.to_string()),
+                .map_err(ContainerError::source),
             None => Ok(()),
         }
     }
@@ -252,7 +259,7 @@ impl ExternalContainer for DockerContainer {
         DockerContainer::is_retired(self)
     }
 
-    async fn init(&mut self, args: InitArgs, limits: ActionLimits) -> Result<Duration, InitError> {
+    async fn init(&mut self, args: InitArgs, limits: SandboxLimits) -> Result<Duration, InitError> {
         DockerContainer::init(self, args, limits)
             .await
             .map_err(|error| match error {
@@ -265,23 +272,23 @@ impl ExternalContainer for DockerContainer {
         &mut self,
         context: ActivationContext,
         params: Map<String, Value>,
-        limits: ActionLimits,
-    ) -> Result<RunReport, String> {
+        limits: SandboxLimits,
+    ) -> Result<RunReport, ContainerError> {
         DockerContainer::run(self, context, params, limits)
             .await
-            .map_err(|why| why.0)
+            .map_err(|why| ContainerError::Message(why.0))
     }
 
-    async fn pause(&self) -> Result<(), String> {
+    async fn pause(&self) -> Result<(), ContainerError> {
         DockerContainer::pause(self)
             .await
-            .map_err(|e| e.to_string())
+            .map_err(ContainerError::source)
     }
 
-    async fn resume(&self) -> Result<(), String> {
+    async fn resume(&self) -> Result<(), ContainerError> {
         DockerContainer::resume(self)
             .await
-            .map_err(|e| e.to_string())
+            .map_err(ContainerError::source)
     }
 
     async fn destroy(self: Box<Self>) {

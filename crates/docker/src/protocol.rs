@@ -1,6 +1,6 @@
 //! OpenWhisk's action container protocol as pure functions: the bodies of
 //! `/init` and `/run`, and how their answers are classified (docs/openwhisk.md §6.1,
-//! §6.2, `ActivationResponse.processInitResponseContent` and
+//! §6.2, `RunResponse.processInitResponseContent` and
 //! `processRunResponseContent`). No I/O here, so every rule has a unit test.
 
 use base64::Engine as _;
@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 use wasmwhisk_protocol::depth;
 use wasmwhisk_sandbox::action::{ActivationContext, InitArgs};
 use wasmwhisk_sandbox::outcome::floor_char_boundary;
-use wasmwhisk_sandbox::{ActivationResponse, ResponseStatus, messages};
+use wasmwhisk_sandbox::{ResponseStatus, RunResponse, messages};
 
 /// The body of `POST /init`: `{"value":{"name","main","binary","env","code"?}}`.
 ///
@@ -105,7 +105,7 @@ pub(crate) enum InitVerdict {
     /// 503: the container is shutting down; give the activation back.
     Reschedule,
     /// Any other status: a developer error.
-    Failed(ActivationResponse),
+    Failed(RunResponse),
 }
 
 /// Classifies an answer to `/init` (`processInitResponseContent`): the
@@ -122,9 +122,7 @@ pub(crate) fn classify_init(reply: &Reply) -> InitVerdict {
             };
             InitVerdict::Failed(match error {
                 Some(error) => developer_error_value(error),
-                None => ActivationResponse::developer_error(messages::invalid_init_response(
-                    &reply.body,
-                )),
+                None => RunResponse::developer_error(messages::invalid_init_response(&reply.body)),
             })
         }
     }
@@ -134,7 +132,7 @@ pub(crate) fn classify_init(reply: &Reply) -> InitVerdict {
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum RunVerdict {
     /// The activation's response.
-    Response(ActivationResponse),
+    Response(RunResponse),
     /// 503: the container is shutting down; give the activation back.
     Reschedule,
 }
@@ -150,7 +148,7 @@ pub(crate) enum RunVerdict {
 pub(crate) fn classify_run(reply: &Reply, max_bytes: usize) -> RunVerdict {
     if let Some(length) = reply.truncated {
         let cut = floor_char_boundary(&reply.body, max_bytes.min(64 * 1024));
-        return RunVerdict::Response(ActivationResponse::application_error(Value::String(
+        return RunVerdict::Response(RunResponse::application_error(Value::String(
             messages::truncated_response(length, max_bytes, &reply.body[..cut]),
         )));
     }
@@ -158,15 +156,14 @@ pub(crate) fn classify_run(reply: &Reply, max_bytes: usize) -> RunVerdict {
         return RunVerdict::Reschedule;
     }
     if reply.status == 200 {
-        return RunVerdict::Response(ActivationResponse::from_run_result(&reply.body, max_bytes));
+        return RunVerdict::Response(RunResponse::from_run_result(&reply.body, max_bytes));
     }
     if depth::nests_deeper_than(reply.body.as_bytes(), depth::MAX_DEPTH) {
-        return RunVerdict::Response(ActivationResponse::developer_error(
-            messages::too_deep_response(depth::MAX_DEPTH),
-        ));
+        return RunVerdict::Response(RunResponse::developer_error(messages::too_deep_response(
+            depth::MAX_DEPTH,
+        )));
     }
-    let invalid =
-        || ActivationResponse::developer_error(messages::invalid_run_response(&reply.body));
+    let invalid = || RunResponse::developer_error(messages::invalid_run_response(&reply.body));
     RunVerdict::Response(match serde_json::from_str::<Value>(&reply.body) {
         Ok(Value::Object(mut map)) => match map.remove("error") {
             Some(error) => developer_error_value(error),
@@ -178,8 +175,8 @@ pub(crate) fn classify_run(reply: &Reply, max_bytes: usize) -> RunVerdict {
 
 /// A developer error whose `error` is any JSON value (a container's own
 /// error field is kept as it is, not only strings).
-fn developer_error_value(error: Value) -> ActivationResponse {
-    ActivationResponse {
+fn developer_error_value(error: Value) -> RunResponse {
+    RunResponse {
         status: ResponseStatus::ActionDeveloperError,
         result: json!({ "error": error }),
     }

@@ -14,7 +14,7 @@ fn reply(status: u16, body: &str) -> Reply {
     }
 }
 
-fn response(verdict: RunVerdict) -> ActivationResponse {
+fn response(verdict: RunVerdict) -> RunResponse {
     match verdict {
         RunVerdict::Response(r) => r,
         RunVerdict::Reschedule => panic!("unexpected reschedule"),
@@ -109,7 +109,7 @@ fn init_answers() {
 #[test]
 fn run_200_follows_the_result_rules() {
     let r = response(classify_run(&reply(200, r#"{"a":1}"#), MB));
-    assert_eq!(r, ActivationResponse::success(json!({"a": 1})));
+    assert_eq!(r, RunResponse::success(json!({"a": 1})));
     let r = response(classify_run(&reply(200, "[1]"), MB));
     assert_eq!(r.status, ResponseStatus::Success);
     let r = response(classify_run(&reply(200, r#"{"error":"no","x":2}"#), MB));

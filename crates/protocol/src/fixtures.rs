@@ -1,5 +1,10 @@
 //! JSON literals written from docs/openwhisk.md, as OpenWhisk would produce them:
 //! the shared parts of the messages the tests of every module decode.
+#![allow(
+    clippy::expect_used,
+    clippy::panic,
+    reason = "fixtures for tests: a fixture that does not parse fails the test"
+)]
 
 use serde_json::{Value, json};
 

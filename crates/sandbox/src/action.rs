@@ -70,9 +70,11 @@ impl FromStr for ActionKind {
     }
 }
 
-/// Per-action resource limits (OpenWhisk's `limits` object).
+/// The limits a sandbox enforces on an action: its time, memory and log
+/// budgets. OpenWhisk's `limits` object as stored and sent
+/// (`wasmwhisk_protocol::ActionLimits`) is converted to these.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ActionLimits {
+pub struct SandboxLimits {
     /// Wall-clock limit of `init` and of each `run` (`limits.timeout`, default 60 s).
     pub timeout: Duration,
     /// Linear memory of the sandbox, in MiB (`limits.memory`, default 256).
@@ -83,9 +85,9 @@ pub struct ActionLimits {
     pub concurrency: u32,
 }
 
-impl Default for ActionLimits {
+impl Default for SandboxLimits {
     fn default() -> Self {
-        ActionLimits {
+        SandboxLimits {
             timeout: Duration::from_secs(60),
             memory_mb: 256,
             logs_mb: 10,
@@ -94,7 +96,7 @@ impl Default for ActionLimits {
     }
 }
 
-impl ActionLimits {
+impl SandboxLimits {
     /// Memory limit in bytes.
     pub fn memory_bytes(&self) -> usize {
         usize::try_from(self.memory_mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX)

@@ -40,13 +40,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde_json::{Map, Value};
 use wasmtime::{Store, UpdateDeadline};
 
-use crate::action::{ActionKind, ActionLimits, ActivationContext, InitArgs};
+use crate::action::{ActionKind, ActivationContext, InitArgs, SandboxLimits};
 use crate::engine::world::Action;
 use crate::engine::world::wasmwhisk::action::types as wit;
 use crate::engine::{Engine, Prepared};
 use logs::LogStream;
 pub use offload::AsyncSandbox;
-pub use outcome::{ActivationResponse, ResponseStatus, messages};
+pub use outcome::{ResponseStatus, RunResponse, messages};
 use state::SandboxState;
 
 /// Why a sandbox could not be created.
@@ -71,12 +71,12 @@ pub enum SandboxError {
 
 impl SandboxError {
     /// The first activation's response for this failure.
-    pub fn response(&self) -> ActivationResponse {
+    pub fn response(&self) -> RunResponse {
         match self {
             SandboxError::MemoryLimit { .. } => {
-                ActivationResponse::developer_error(messages::MEMORY_EXHAUSTED)
+                RunResponse::developer_error(messages::MEMORY_EXHAUSTED)
             }
-            SandboxError::Instantiate(_) => ActivationResponse::whisk_error(self.to_string()),
+            SandboxError::Instantiate(_) => RunResponse::whisk_error(self.to_string()),
         }
     }
 }
@@ -96,7 +96,7 @@ pub enum Lifecycle {
 #[derive(Debug)]
 pub struct InitFailure {
     /// A developer error with OpenWhisk's message.
-    pub response: ActivationResponse,
+    pub response: RunResponse,
     /// What the action logged during init.
     pub logs: Vec<String>,
     /// How long init ran.
@@ -107,7 +107,7 @@ pub struct InitFailure {
 #[derive(Debug)]
 pub struct RunReport {
     /// Status and result.
-    pub response: ActivationResponse,
+    pub response: RunResponse,
     /// Log lines in OpenWhisk's format (init's lines first on a cold start).
     pub logs: Vec<String>,
     /// When `run` started.
@@ -145,9 +145,9 @@ impl Engine {
         prepared: &Prepared,
         memory_mb: u64,
     ) -> Result<Sandbox, SandboxError> {
-        let limit = ActionLimits {
+        let limit = SandboxLimits {
             memory_mb,
-            ..ActionLimits::default()
+            ..SandboxLimits::default()
         }
         .memory_bytes()
         .min(self.config().max_memory_bytes());
@@ -213,9 +213,9 @@ impl Sandbox {
     /// Changes the memory limit (a stem cell takes its action's limit when
     /// specialized).
     pub fn set_memory_limit(&mut self, memory_mb: u64) {
-        let limit = ActionLimits {
+        let limit = SandboxLimits {
             memory_mb,
-            ..ActionLimits::default()
+            ..SandboxLimits::default()
         }
         .memory_bytes()
         .min(self.engine.config().max_memory_bytes());
@@ -225,12 +225,16 @@ impl Sandbox {
     /// Loads the action's code (OpenWhisk's `/init`): specializes a stem cell,
     /// or initializes a `wasm` action. On failure the sandbox is retired and
     /// the failure is the first activation's developer error.
-    pub fn init(&mut self, args: InitArgs, limits: &ActionLimits) -> Result<Duration, InitFailure> {
+    pub fn init(
+        &mut self,
+        args: InitArgs,
+        limits: &SandboxLimits,
+    ) -> Result<Duration, InitFailure> {
         let started = Instant::now();
         if self.lifecycle != Lifecycle::Fresh {
             self.lifecycle = Lifecycle::Retired;
             return Err(InitFailure {
-                response: ActivationResponse::whisk_error("the sandbox was already initialized"),
+                response: RunResponse::whisk_error("the sandbox was already initialized"),
                 logs: Vec::new(),
                 duration: Duration::ZERO,
             });
@@ -255,7 +259,7 @@ impl Sandbox {
         let duration = started.elapsed();
         let failure = match result {
             Ok(Ok(())) => None,
-            Ok(Err(message)) => Some(ActivationResponse::developer_error(if message.is_empty() {
+            Ok(Err(message)) => Some(RunResponse::developer_error(if message.is_empty() {
                 messages::invalid_init_response("")
             } else {
                 message
@@ -285,7 +289,7 @@ impl Sandbox {
         &mut self,
         context: &ActivationContext,
         params: &Map<String, Value>,
-        limits: &ActionLimits,
+        limits: &SandboxLimits,
     ) -> RunReport {
         let start = SystemTime::now();
         let started = Instant::now();
@@ -295,7 +299,7 @@ impl Sandbox {
                 _ => "the sandbox was retired",
             };
             return RunReport {
-                response: ActivationResponse::whisk_error(why),
+                response: RunResponse::whisk_error(why),
                 logs: Vec::new(),
                 start,
                 duration: Duration::ZERO,
@@ -325,12 +329,12 @@ impl Sandbox {
         let exceeded_memory = self.store.data().limiter.exceeded;
         let response = match result {
             Ok(Ok(text)) => {
-                ActivationResponse::from_run_result(&text, self.engine.config().max_result_bytes)
+                RunResponse::from_run_result(&text, self.engine.config().max_result_bytes)
             }
             Ok(Err(_)) if exceeded_memory => {
-                ActivationResponse::developer_error(messages::MEMORY_EXHAUSTED)
+                RunResponse::developer_error(messages::MEMORY_EXHAUSTED)
             }
-            Ok(Err(message)) => ActivationResponse::developer_error(message),
+            Ok(Err(message)) => RunResponse::developer_error(message),
             Err(error) => self.trap_response(&error, limits, false),
         };
         self.end();
@@ -363,9 +367,9 @@ impl Sandbox {
     fn trap_response(
         &mut self,
         error: &wasmtime::Error,
-        limits: &ActionLimits,
+        limits: &SandboxLimits,
         during_init: bool,
-    ) -> ActivationResponse {
+    ) -> RunResponse {
         self.lifecycle = Lifecycle::Retired;
         let state = self.store.data();
         let timed_out = matches!(
@@ -392,6 +396,6 @@ impl Sandbox {
                 .logs
                 .host_line(LogStream::Stderr, &format!("wasm trap: {first}"));
         }
-        ActivationResponse::developer_error(message)
+        RunResponse::developer_error(message)
     }
 }

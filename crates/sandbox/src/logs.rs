@@ -50,13 +50,6 @@ impl LogStream {
             LogStream::Stderr => "stderr",
         }
     }
-
-    fn index(self) -> usize {
-        match self {
-            LogStream::Stdout => 0,
-            LogStream::Stderr => 1,
-        }
-    }
 }
 
 /// The most log lines kept per activation (the truncation notice aside).
@@ -162,7 +155,7 @@ impl LogCapture {
             if buf.cut.is_some() {
                 continue;
             }
-            let partial = std::mem::take(&mut buf.partial[stream.index()]);
+            let partial = std::mem::take(buf.partial_of(stream));
             if partial.is_empty() {
                 buf.push_line(stream, line);
             } else {
@@ -177,7 +170,7 @@ impl LogCapture {
                 .limit
                 .saturating_sub(buf.text.len())
                 .saturating_sub(LINE_PREFIX_BYTES);
-            let partial = &mut buf.partial[stream.index()];
+            let partial = buf.partial_of(stream);
             let take = rest.len().min(room.saturating_sub(partial.len()) + 1);
             partial.extend_from_slice(rest.get(..take).unwrap_or_default());
         }
@@ -198,7 +191,7 @@ impl LogCapture {
         let (text, ends) = {
             let mut buf = self.lock();
             for stream in [LogStream::Stdout, LogStream::Stderr] {
-                let text = std::mem::take(&mut buf.partial[stream.index()]);
+                let text = std::mem::take(buf.partial_of(stream));
                 if !text.is_empty() {
                     buf.push_line(stream, &text);
                 }
@@ -230,6 +223,15 @@ impl LogCapture {
 }
 
 impl LogBuffer {
+    /// The unterminated line of `stream`.
+    fn partial_of(&mut self, stream: LogStream) -> &mut Vec<u8> {
+        let [stdout, stderr] = &mut self.partial;
+        match stream {
+            LogStream::Stdout => stdout,
+            LogStream::Stderr => stderr,
+        }
+    }
+
     fn push_line(&mut self, stream: LogStream, text: &[u8]) {
         if self.cut.is_some() {
             return;

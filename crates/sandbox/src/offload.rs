@@ -12,8 +12,8 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{Map, Value};
 
-use super::{ActivationResponse, InitFailure, RunReport, Sandbox};
-use crate::action::{ActionLimits, ActivationContext, InitArgs};
+use super::{InitFailure, RunReport, RunResponse, Sandbox};
+use crate::action::{ActivationContext, InitArgs, SandboxLimits};
 
 /// A sandbox driven from async code. `None` inside only after a blocking
 /// task panicked, which loses the sandbox (reported as a whisk error).
@@ -62,7 +62,7 @@ impl AsyncSandbox {
     pub async fn init(
         &mut self,
         args: InitArgs,
-        limits: ActionLimits,
+        limits: SandboxLimits,
     ) -> Result<Duration, InitFailure> {
         let Some(mut sandbox) = self.slot().take() else {
             return Err(lost_init());
@@ -86,7 +86,7 @@ impl AsyncSandbox {
         &mut self,
         context: ActivationContext,
         params: Map<String, Value>,
-        limits: ActionLimits,
+        limits: SandboxLimits,
     ) -> RunReport {
         let Some(mut sandbox) = self.slot().take() else {
             return lost_run();
@@ -110,7 +110,7 @@ const LOST: &str = "the sandbox was lost: its blocking task failed";
 
 fn lost_init() -> InitFailure {
     InitFailure {
-        response: ActivationResponse::whisk_error(LOST),
+        response: RunResponse::whisk_error(LOST),
         logs: Vec::new(),
         duration: Duration::ZERO,
     }
@@ -118,7 +118,7 @@ fn lost_init() -> InitFailure {
 
 fn lost_run() -> RunReport {
     RunReport {
-        response: ActivationResponse::whisk_error(LOST),
+        response: RunResponse::whisk_error(LOST),
         logs: Vec::new(),
         start: SystemTime::now(),
         duration: Duration::ZERO,

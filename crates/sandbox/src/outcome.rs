@@ -1,5 +1,5 @@
 //! How an activation ended, classified exactly as OpenWhisk does
-//! (`ActivationResponse.processRunResponseContent`, docs/openwhisk.md §6.2).
+//! (`RunResponse.processRunResponseContent`, docs/openwhisk.md §6.2).
 //!
 //! Three kinds of failure stay apart:
 //! - an **application error** is a normal result (`{"error": …}` returned by
@@ -137,19 +137,22 @@ impl ResponseStatus {
     }
 }
 
-/// The response of one activation: a status and a result.
+/// What one `/run` (or a failed `/init`) answered, classified: a status and
+/// a result. The activation record's `response` (OpenWhisk's
+/// `ActivationResponse`, with its status code and size) is made from it by
+/// the pool (`pool::record::record_response`).
 #[derive(Clone, Debug, PartialEq)]
-pub struct ActivationResponse {
+pub struct RunResponse {
     /// How it ended.
     pub status: ResponseStatus,
     /// The result object (for errors: `{"error": message}`).
     pub result: Value,
 }
 
-impl ActivationResponse {
+impl RunResponse {
     /// A successful result.
     pub fn success(result: Value) -> Self {
-        ActivationResponse {
+        RunResponse {
             status: ResponseStatus::Success,
             result,
         }
@@ -157,7 +160,7 @@ impl ActivationResponse {
 
     /// An application error carrying `error` (any JSON value).
     pub fn application_error(error: Value) -> Self {
-        ActivationResponse {
+        RunResponse {
             status: ResponseStatus::ApplicationError,
             result: json!({ "error": error }),
         }
@@ -165,7 +168,7 @@ impl ActivationResponse {
 
     /// A developer error with OpenWhisk's message.
     pub fn developer_error(message: impl Into<String>) -> Self {
-        ActivationResponse {
+        RunResponse {
             status: ResponseStatus::ActionDeveloperError,
             result: json!({ "error": message.into() }),
         }
@@ -173,7 +176,7 @@ impl ActivationResponse {
 
     /// A whisk (system) error.
     pub fn whisk_error(message: impl Into<String>) -> Self {
-        ActivationResponse {
+        RunResponse {
             status: ResponseStatus::WhiskInternalError,
             result: json!({ "error": message.into() }),
         }
@@ -201,24 +204,22 @@ impl ActivationResponse {
     pub fn from_run_result(text: &str, max_bytes: usize) -> Self {
         if text.len() > max_bytes {
             let cut = floor_char_boundary(text, max_bytes.min(64 * 1024));
-            return ActivationResponse::application_error(Value::String(
-                messages::truncated_response(text.len(), max_bytes, &text[..cut]),
-            ));
+            return RunResponse::application_error(Value::String(messages::truncated_response(
+                text.len(),
+                max_bytes,
+                &text[..cut],
+            )));
         }
         if depth::nests_deeper_than(text.as_bytes(), depth::MAX_DEPTH) {
-            return ActivationResponse::developer_error(messages::too_deep_response(
-                depth::MAX_DEPTH,
-            ));
+            return RunResponse::developer_error(messages::too_deep_response(depth::MAX_DEPTH));
         }
         match serde_json::from_str::<Value>(text) {
             Ok(Value::Object(mut map)) => match map.remove("error") {
-                Some(error) => ActivationResponse::application_error(error),
-                None => ActivationResponse::success(Value::Object(map)),
+                Some(error) => RunResponse::application_error(error),
+                None => RunResponse::success(Value::Object(map)),
             },
-            Ok(array @ Value::Array(_)) => ActivationResponse::success(array),
-            Ok(_) | Err(_) => {
-                ActivationResponse::developer_error(messages::invalid_run_response(text))
-            }
+            Ok(array @ Value::Array(_)) => RunResponse::success(array),
+            Ok(_) | Err(_) => RunResponse::developer_error(messages::invalid_run_response(text)),
         }
     }
 
@@ -251,26 +252,26 @@ mod tests {
 
     #[test]
     fn objects_and_arrays_are_success() {
-        let r = ActivationResponse::from_run_result(r#"{"a":1}"#, MB);
-        assert_eq!(r, ActivationResponse::success(json!({"a": 1})));
-        let r = ActivationResponse::from_run_result("[1,2]", MB);
+        let r = RunResponse::from_run_result(r#"{"a":1}"#, MB);
+        assert_eq!(r, RunResponse::success(json!({"a": 1})));
+        let r = RunResponse::from_run_result("[1,2]", MB);
         assert_eq!(r.status, ResponseStatus::Success);
     }
 
     #[test]
     fn error_field_is_an_application_error_keeping_only_error() {
-        let r = ActivationResponse::from_run_result(r#"{"error":"nope","other":1}"#, MB);
+        let r = RunResponse::from_run_result(r#"{"error":"nope","other":1}"#, MB);
         assert_eq!(r.status, ResponseStatus::ApplicationError);
         assert_eq!(r.result, json!({"error": "nope"}));
         assert!(!r.status.retires_sandbox());
-        let r = ActivationResponse::from_run_result(r#"{"error":{"code":7}}"#, MB);
+        let r = RunResponse::from_run_result(r#"{"error":{"code":7}}"#, MB);
         assert_eq!(r.result, json!({"error": {"code": 7}}));
     }
 
     #[test]
     fn scalars_and_garbage_are_developer_errors() {
         for text in ["42", "\"str\"", "null", "not json", ""] {
-            let r = ActivationResponse::from_run_result(text, MB);
+            let r = RunResponse::from_run_result(text, MB);
             assert_eq!(r.status, ResponseStatus::ActionDeveloperError, "{text}");
             assert!(r.status.retires_sandbox());
             assert!(
@@ -284,9 +285,9 @@ mod tests {
     #[test]
     fn results_nested_too_deep_are_developer_errors() {
         let nest = |levels: usize| format!("{}1{}", "[".repeat(levels), "]".repeat(levels));
-        let ok = ActivationResponse::from_run_result(&nest(depth::MAX_DEPTH), MB);
+        let ok = RunResponse::from_run_result(&nest(depth::MAX_DEPTH), MB);
         assert_eq!(ok.status, ResponseStatus::Success);
-        let deep = ActivationResponse::from_run_result(&nest(depth::MAX_DEPTH + 1), MB);
+        let deep = RunResponse::from_run_result(&nest(depth::MAX_DEPTH + 1), MB);
         assert_eq!(deep.status, ResponseStatus::ActionDeveloperError);
         assert_eq!(
             deep.error_message(),
@@ -297,7 +298,7 @@ mod tests {
     #[test]
     fn oversized_results_are_truncated_application_errors() {
         let text = format!(r#"{{"big":"{}"}}"#, "é".repeat(100));
-        let r = ActivationResponse::from_run_result(&text, 51);
+        let r = RunResponse::from_run_result(&text, 51);
         assert_eq!(r.status, ResponseStatus::ApplicationError);
         let msg = r.error_message().unwrap_or_default();
         assert!(msg.starts_with(&format!(
@@ -308,7 +309,7 @@ mod tests {
 
     #[test]
     fn api_json_has_openwhisk_fields() {
-        let api = ActivationResponse::developer_error("x").to_api_json();
+        let api = RunResponse::developer_error("x").to_api_json();
         assert_eq!(api["status"], "action developer error");
         assert_eq!(api["statusCode"], 2);
         assert_eq!(api["success"], false);

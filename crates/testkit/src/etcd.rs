@@ -21,7 +21,9 @@ const READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// A key as etcd has it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
+    /// The key.
     pub key: String,
+    /// Its value.
     pub value: String,
     /// The lease the key is attached to (0: none).
     pub lease: i64,

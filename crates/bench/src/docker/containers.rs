@@ -12,7 +12,7 @@ use anyhow::{Context, Result, bail};
 use super::daemon::Daemon;
 use super::footprint::{self, ProcMemory};
 use super::{Interrupt, activation, hello_params};
-use wasmwhisk::action::{ActionLimits, InitArgs};
+use wasmwhisk::action::{InitArgs, SandboxLimits};
 use wasmwhisk::docker::{ContainerInitError, ContainerSpec, Docker, DockerContainer};
 
 /// The kind label of the bench's containers.
@@ -27,7 +27,7 @@ pub(crate) struct DockerSide {
     image: String,
     /// The native executable: `/init`'s binary code.
     code: Vec<u8>,
-    limits: ActionLimits,
+    limits: SandboxLimits,
     /// The next container's sandbox id (its name's suffix).
     next_id: u64,
     /// A started container waiting for the next prewarmed sample.
@@ -44,7 +44,7 @@ impl DockerSide {
         docker: Docker,
         image: &str,
         code: Vec<u8>,
-        limits: ActionLimits,
+        limits: SandboxLimits,
         interrupt: Interrupt,
     ) -> Self {
         DockerSide {

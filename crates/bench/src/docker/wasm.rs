@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail, ensure};
 
 use super::{activation, hello_params};
 use crate::sandbox::HELLO_RUST;
-use wasmwhisk::action::{ActionKind, ActionLimits, InitArgs};
+use wasmwhisk::action::{ActionKind, InitArgs, SandboxLimits};
 use wasmwhisk::engine::{CacheKey, Engine, Prepared};
 use wasmwhisk::sandbox::Sandbox;
 
@@ -30,7 +30,7 @@ pub(crate) struct WasmSide {
     stem_cell: Option<Sandbox>,
     /// The warm Rust hello sandbox of the warm row.
     warm: Sandbox,
-    limits: ActionLimits,
+    limits: SandboxLimits,
 }
 
 fn init_args(code: &str) -> InitArgs {
@@ -44,7 +44,7 @@ fn init_args(code: &str) -> InitArgs {
 }
 
 /// Instantiate, init and run once: a warm sandbox.
-fn warm(engine: &Arc<Engine>, prepared: &Prepared, limits: &ActionLimits) -> Result<Sandbox> {
+fn warm(engine: &Arc<Engine>, prepared: &Prepared, limits: &SandboxLimits) -> Result<Sandbox> {
     let mut sandbox = engine.instantiate(prepared, limits.memory_mb)?;
     if let Err(failure) = sandbox.init(init_args(""), limits) {
         bail!("init of Rust hello failed: {:?}", failure.response);
@@ -60,7 +60,7 @@ fn warm(engine: &Arc<Engine>, prepared: &Prepared, limits: &ActionLimits) -> Res
 
 impl WasmSide {
     /// Compiles (or loads from the cache) Rust hello and the JS runtime.
-    pub(crate) fn new(engine: Arc<Engine>, limits: ActionLimits) -> Result<WasmSide> {
+    pub(crate) fn new(engine: Arc<Engine>, limits: SandboxLimits) -> Result<WasmSide> {
         let (rust, _) = engine
             .prepare_wasm(HELLO_RUST)
             .context("compiling Rust hello")?;

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::units::{self, ByteSize, format_duration};
 use super::{ConfigError, invalid};
-use wasmwhisk_sandbox::action::ActionLimits;
+use wasmwhisk_sandbox::action::SandboxLimits;
 
 /// `[limits]`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -212,7 +212,7 @@ fn millis(d: Duration) -> String {
 impl LimitsConfig {
     /// The limits of an action that asked for `requested`: each missing field
     /// takes its `std`, each given one must lie in `[min, max]`.
-    pub fn action_limits(&self, requested: &RequestedLimits) -> Result<ActionLimits, LimitError> {
+    pub fn action_limits(&self, requested: &RequestedLimits) -> Result<SandboxLimits, LimitError> {
         let memory = match requested.memory {
             Some(mb) => check(
                 "memory",
@@ -253,7 +253,7 @@ impl LimitsConfig {
             )?,
             None => self.concurrency_limit.std,
         };
-        Ok(ActionLimits {
+        Ok(SandboxLimits {
             timeout,
             memory_mb: memory.as_mb(),
             logs_mb: logs.as_mb(),
@@ -347,7 +347,7 @@ mod tests {
         assert!(l.validate().is_ok());
         assert_eq!(
             l.action_limits(&RequestedLimits::default()),
-            Ok(ActionLimits::default())
+            Ok(SandboxLimits::default())
         );
     }
 
@@ -362,7 +362,7 @@ mod tests {
         };
         assert_eq!(
             l.action_limits(&requested),
-            Ok(ActionLimits {
+            Ok(SandboxLimits {
                 timeout: Duration::from_millis(100),
                 memory_mb: 512,
                 logs_mb: 0,

@@ -44,6 +44,7 @@ mod controller;
 mod docker;
 mod engine;
 mod http;
+pub mod layout;
 mod limits;
 mod load;
 mod pool;

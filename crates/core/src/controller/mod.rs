@@ -46,6 +46,7 @@ mod completions;
 pub mod decide;
 mod local;
 pub mod ports;
+pub mod round;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -54,18 +55,17 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
-use tokio::sync::{oneshot, watch};
+use tokio::sync::watch;
 
 pub use completions::{Completions, RecordingStore};
-use decide::{QueueSnapshot, sandboxes_to_add};
 pub use local::{LocalJournal, NoJournal};
-pub use ports::{Dispatch, NotSent, QueueStats, Queues, Taken};
+pub use ports::{Dispatch, Journal, NotSent, QueueKey, QueueStats, Queues, Taken};
+use round::{CreationView, QueueView, RoundInput, plan_round};
 
 use crate::config::ControllerConfig;
 use crate::pool::local::{LocalClusterState, Outgoing};
-use crate::pool::ports::{ActivationStore, ExecutableAction, StoreError};
+use crate::pool::ports::{ActivationStore, ExecutableAction};
 use crate::pool::record::fallback_activation;
-use crate::pool::slot::WarmKey;
 use crate::sync::lock;
 use wasmwhisk_protocol::{
     AcknowledgementMessage, ActivationId, ActivationMessage, ActivationOrId, ActivationResponse,
@@ -73,21 +73,6 @@ use wasmwhisk_protocol::{
     ContainerDeletionMessage, ContainerKeyKind, ControllerInstanceId, CreationId, EtcdKeys,
     Identity, SchedulerInstanceId, WhiskActivation,
 };
-
-/// Where the controller journals accepted activations, so that a crash
-/// before their record is stored leaves a trace a restart turns into a
-/// failed record.
-pub trait Journal: Send + Sync {
-    /// Journals `msg` (of an action of `kind`) as accepted. The write is
-    /// queued before this returns — ordered before any later store of the
-    /// activation's record — and the receiver resolves once it is durable,
-    /// so a blocking invoke need not wait for it and a non-blocking one can.
-    fn accepted(
-        &self,
-        msg: &ActivationMessage,
-        kind: &str,
-    ) -> oneshot::Receiver<Result<(), StoreError>>;
-}
 
 /// One invoke.
 #[derive(Debug, Clone)]
@@ -241,9 +226,9 @@ struct ActionQueue {
 
 /// The scheduler's state: every queue, and which queue each creation is for.
 #[derive(Debug, Default)]
-struct Queues_ {
-    queues: HashMap<WarmKey, ActionQueue>,
-    creations: HashMap<CreationId, WarmKey>,
+struct QueueTable {
+    queues: HashMap<QueueKey, ActionQueue>,
+    creations: HashMap<CreationId, QueueKey>,
 }
 
 struct Inner {
@@ -261,7 +246,7 @@ struct Inner {
     /// Refusals made here (a creation that could not be sent), handled by
     /// the listener like an invoker's.
     refused: UnboundedSender<ContainerCreationAckMessage>,
-    state: Mutex<Queues_>,
+    state: Mutex<QueueTable>,
     accepting: AtomicBool,
     /// Decision rounds so far.
     rounds: std::sync::atomic::AtomicU64,
@@ -287,8 +272,8 @@ fn kind_of(action: &ExecutableAction) -> &str {
 }
 
 /// The queue key of an invoke of `action` by `namespace`.
-fn queue_key(namespace: &str, action: &ExecutableAction) -> WarmKey {
-    WarmKey {
+fn queue_key(namespace: &str, action: &ExecutableAction) -> QueueKey {
+    QueueKey {
         invocation_namespace: namespace.to_string(),
         action: action
             .meta
@@ -330,7 +315,7 @@ impl Controller {
             scheduler,
             completions_from_acks,
             refused,
-            state: Mutex::new(Queues_::default()),
+            state: Mutex::new(QueueTable::default()),
             accepting: AtomicBool::new(true),
             rounds: std::sync::atomic::AtomicU64::new(0),
             stop,
@@ -448,7 +433,7 @@ impl Controller {
             inner.completions.forget_all();
             return;
         }
-        let keys: Vec<(WarmKey, Arc<ExecutableAction>)> = lock(&inner.state)
+        let keys: Vec<(QueueKey, Arc<ExecutableAction>)> = lock(&inner.state)
             .queues
             .iter()
             .map(|(k, q)| (k.clone(), q.action.clone()))
@@ -469,7 +454,7 @@ impl Controller {
     /// Takes on the queue of `key` (found with activations waiting and no
     /// controller deciding for it, e.g. after its controller died): it is
     /// decided on from the next round.
-    pub fn adopt(&self, key: WarmKey, action: Arc<ExecutableAction>) {
+    pub fn adopt(&self, key: QueueKey, action: Arc<ExecutableAction>) {
         let mut state = lock(&self.inner.state);
         if state.queues.contains_key(&key) {
             return;
@@ -480,13 +465,13 @@ impl Controller {
     }
 
     /// Whether this controller has a queue for `key`.
-    pub fn knows(&self, key: &WarmKey) -> bool {
+    pub fn knows(&self, key: &QueueKey) -> bool {
         lock(&self.inner.state).queues.contains_key(key)
     }
 }
 
 impl Inner {
-    fn new_queue(&self, key: &WarmKey, action: Arc<ExecutableAction>) -> Option<ActionQueue> {
+    fn new_queue(&self, key: &QueueKey, action: Arc<ExecutableAction>) -> Option<ActionQueue> {
         let existing_prefix = self
             .keys
             .containers_prefix(
@@ -511,10 +496,10 @@ impl Inner {
     /// Every controller does this for the invokes it accepts, even for a
     /// queue another controller decides for: a first activation does not
     /// wait for the leader to notice it (at worst two first sandboxes).
-    async fn first_sandbox(self: &Arc<Self>, key: &WarmKey, action: &Arc<ExecutableAction>) {
+    async fn first_sandbox(self: &Arc<Self>, key: &QueueKey, action: &Arc<ExecutableAction>) {
         let msg = {
             let mut state = lock(&self.state);
-            let Queues_ { queues, creations } = &mut *state;
+            let QueueTable { queues, creations } = &mut *state;
             let queue = match queues.get_mut(key) {
                 Some(q) => q,
                 None => {
@@ -551,7 +536,7 @@ impl Inner {
     /// Stores a failure record for each of `taken`, then settles them.
     async fn fail(
         &self,
-        key: &WarmKey,
+        key: &QueueKey,
         taken: Vec<Taken>,
         action: &ExecutableAction,
         response: &ActivationResponse,
@@ -580,7 +565,7 @@ impl Inner {
     /// One round of decisions over every queue this controller leads (and
     /// a look at the others, for their 429 limit).
     async fn decide_all(self: &Arc<Self>) {
-        let known: Vec<(WarmKey, Arc<ExecutableAction>, bool, bool)> = {
+        let known: Vec<(QueueKey, Arc<ExecutableAction>, bool, bool)> = {
             let state = lock(&self.state);
             state
                 .queues
@@ -638,104 +623,88 @@ impl Inner {
             stats.insert(key.clone(), s);
         }
 
-        let led_here: std::collections::HashSet<&WarmKey> = known
+        let led_here: std::collections::HashSet<&QueueKey> = known
             .iter()
             .filter(|(_, _, led, _)| *led)
             .map(|(key, ..)| key)
             .collect();
+        let settle = self.acked_settle();
         let mut creations = Vec::new();
         let mut timed_out = Vec::new();
-        let mut idle = Vec::new();
-        {
+        let idle = {
             let mut state = lock(&self.state);
-            let Queues_ {
+            let QueueTable {
                 queues,
                 creations: ids,
             } = &mut *state;
-            // Live sandboxes and creations per namespace, for its limit.
-            let mut namespace_use: HashMap<String, i64> = HashMap::new();
-            for (key, queue) in queues.iter() {
-                *namespace_use
-                    .entry(key.invocation_namespace.clone())
-                    .or_default() += queue.in_progress.len() as i64;
-            }
-            for (namespace, used) in namespace_use.iter_mut() {
-                if let Ok(prefix) = self.keys.existing_containers_of_namespace(namespace) {
-                    *used += self.cluster.count_with_prefix(&prefix) as i64;
+            // The round's view of every queue (ages and counts), then its
+            // decisions (`round::plan_round`), carried out here.
+            let mut namespace_existing: HashMap<String, usize> = HashMap::new();
+            for key in queues.keys() {
+                let namespace = &key.invocation_namespace;
+                if !namespace_existing.contains_key(namespace)
+                    && let Ok(prefix) = self.keys.existing_containers_of_namespace(namespace)
+                {
+                    namespace_existing
+                        .insert(namespace.clone(), self.cluster.count_with_prefix(&prefix));
                 }
             }
-            let limit = self.settings.concurrent_invocations as i64;
-            for (key, queue) in queues.iter_mut() {
-                let existing = self.cluster.count_with_prefix(&queue.existing_prefix);
-                // A created sandbox whose key is seen, or long enough
-                // answered, no longer counts as coming.
-                let settle = self.acked_settle();
-                queue.in_progress.retain(|_, c| {
-                    c.acked
-                        .is_none_or(|(at, seen)| existing <= seen && at.elapsed() < settle)
-                });
-                for (cid, creation) in &queue.in_progress {
-                    if creation.acked.is_none()
-                        && creation.sent.elapsed() > self.settings.creation_timeout
-                    {
-                        timed_out.push((cid.clone(), creation.msg.clone()));
-                    }
-                }
-                let Some(s) = stats.get(key) else {
-                    // Not led here, or unreadable this round.
-                    if queue.last_used.elapsed() > self.settings.idle_grace
-                        && queue.in_progress.is_empty()
-                        && !led_here.contains(key)
-                    {
-                        idle.push(key.clone());
-                    }
-                    continue;
-                };
-                // Activations delivered while no sandbox of the action is
-                // alive were held by one that died (a killed invoker): they
-                // come back to the queue, and a sandbox must be there to
-                // take them.
-                let available = if existing == 0 && queue.in_progress.is_empty() {
-                    s.available + s.in_flight
-                } else {
-                    s.available
-                };
-                let used = namespace_use
-                    .get(&key.invocation_namespace)
-                    .copied()
-                    .unwrap_or(0);
-                let snapshot = QueueSnapshot {
-                    existing,
-                    in_progress: queue.in_progress.len(),
-                    available,
-                    stale: s.stale,
+            let views = queues
+                .iter()
+                .map(|(key, queue)| QueueView {
+                    key: key.clone(),
+                    existing: self.cluster.count_with_prefix(&queue.existing_prefix),
+                    in_progress: queue
+                        .in_progress
+                        .iter()
+                        .map(|(id, c)| CreationView {
+                            id: id.clone(),
+                            sent_ago: c.sent.elapsed(),
+                            acked: c.acked.map(|(at, seen)| (at.elapsed(), seen)),
+                        })
+                        .collect(),
+                    stats: stats.get(key).copied(),
+                    led: led_here.contains(key),
+                    last_used_ago: queue.last_used.elapsed(),
                     avg_duration_ms: self
                         .completions
                         .average_duration(&key.invocation_namespace, &key.action),
-                    namespace_capacity: limit - used,
-                };
-                let add = sandboxes_to_add(&snapshot);
-                for _ in 0..add {
-                    let msg = book_creation(queue, ids, key, &self.scheduler);
-                    creations.push((msg, queue.action.clone()));
-                }
-                if let Some(used) = namespace_use.get_mut(&key.invocation_namespace) {
-                    *used += add as i64;
-                }
-                if s.available == 0
-                    && s.in_flight == 0
-                    && queue.in_progress.is_empty()
-                    && queue.last_used.elapsed() > self.settings.idle_grace
-                {
-                    idle.push(key.clone());
+                })
+                .collect();
+            let plan = plan_round(&RoundInput {
+                queues: views,
+                namespace_existing,
+                concurrent_invocations: i64::try_from(self.settings.concurrent_invocations)
+                    .unwrap_or(i64::MAX),
+                acked_settle: settle,
+                creation_timeout: self.settings.creation_timeout,
+                idle_grace: self.settings.idle_grace,
+            });
+            for (key, id) in &plan.settled {
+                if let Some(queue) = queues.get_mut(key) {
+                    queue.in_progress.remove(id);
                 }
             }
-            for key in &idle {
+            for (key, id) in &plan.timed_out {
+                if let Some(creation) = queues.get(key).and_then(|q| q.in_progress.get(id)) {
+                    timed_out.push((id.clone(), creation.msg.clone()));
+                }
+            }
+            for (key, add) in &plan.add {
+                if let Some(queue) = queues.get_mut(key) {
+                    for _ in 0..*add {
+                        let msg = book_creation(queue, ids, key, &self.scheduler);
+                        creations.push((msg, queue.action.clone()));
+                    }
+                }
+            }
+            for key in &plan.idle {
                 queues.remove(key);
                 self.completions
                     .forget_durations(&key.invocation_namespace, &key.action);
             }
-        }
+            plan.idle
+        };
         for key in &idle {
             self.queues.forget(key).await;
         }
@@ -912,8 +881,8 @@ impl Inner {
 /// message to send.
 fn book_creation(
     queue: &mut ActionQueue,
-    creations: &mut HashMap<CreationId, WarmKey>,
-    key: &WarmKey,
+    creations: &mut HashMap<CreationId, QueueKey>,
+    key: &QueueKey,
     scheduler: &SchedulerInstanceId,
 ) -> ContainerCreationMessage {
     let msg = ContainerCreationMessage::for_action(
@@ -957,7 +926,7 @@ enum AfterRefusal {
         Arc<ExecutableAction>,
         Vec<u32>,
     ),
-    Flush(WarmKey, Arc<ExecutableAction>),
+    Flush(QueueKey, Arc<ExecutableAction>),
 }
 
 /// Retries of a reschedulable creation error (OpenWhisk's 5).

@@ -8,8 +8,10 @@
 
 use std::time::Duration;
 
-use crate::pool::invoker::PoolHandle;
-use crate::pool::ports::ExecutableAction;
+use tokio::sync::oneshot;
+
+use crate::pool::PoolHandle;
+use crate::pool::ports::{ExecutableAction, StoreError};
 use crate::pool::queue::{DeliveryId, LocalQueue, QueueError};
 use crate::pool::queue_bytes::{QueueFull, value_footprint};
 use crate::pool::slot::WarmKey;
@@ -17,6 +19,10 @@ use wasmwhisk_protocol::{
     ActivationMessage, ContainerCreationError, ContainerCreationMessage, ContainerDeletionMessage,
     ids::now_epoch_ms,
 };
+
+/// A queue's key: OpenWhisk's (invocation namespace, action, revision) —
+/// the same triple a warm sandbox is matched on, hence the same type.
+pub type QueueKey = WarmKey;
 
 /// One action's queue in numbers, as the decisions need them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -49,7 +55,7 @@ pub trait Queues: Send + Sync {
     /// moved in: a queue in memory keeps it, with no copy.
     async fn push(
         &self,
-        key: &WarmKey,
+        key: &QueueKey,
         msg: ActivationMessage,
         charge: usize,
     ) -> Result<(), QueueError>;
@@ -58,16 +64,16 @@ pub trait Queues: Send + Sync {
     /// would hold stays within the byte limits (in-memory queues; a
     /// JetStream queue holds nothing here and admits everything). The
     /// bytes `msg` will be charged when pushed.
-    fn admit(&self, _key: &WarmKey, _msg: &ActivationMessage) -> Result<usize, QueueFull> {
+    fn admit(&self, _key: &QueueKey, _msg: &ActivationMessage) -> Result<usize, QueueFull> {
         Ok(0)
     }
 
     /// Activations of `key` waiting (for the 429 limit). May be as of the
     /// last decision round.
-    fn waiting(&self, key: &WarmKey) -> usize;
+    fn waiting(&self, key: &QueueKey) -> usize;
 
     /// The numbers of `key` now.
-    async fn stats(&self, key: &WarmKey, stale_after: Duration) -> Result<QueueStats, QueueError>;
+    async fn stats(&self, key: &QueueKey, stale_after: Duration) -> Result<QueueStats, QueueError>;
 
     /// Takes out the waiting activations of `key` that were accepted longer
     /// than `older_than` ago (every waiting one when `None`). With
@@ -76,20 +82,20 @@ pub trait Queues: Send + Sync {
     /// that old.
     async fn take_waiting(
         &self,
-        key: &WarmKey,
+        key: &QueueKey,
         older_than: Option<Duration>,
         orphans: bool,
     ) -> Result<Vec<Taken>, QueueError>;
 
     /// The taken activations' records are stored: they are finished.
-    async fn settle(&self, key: &WarmKey, taken: &[DeliveryId]);
+    async fn settle(&self, key: &QueueKey, taken: &[DeliveryId]);
 
     /// The taken activations' records could not be stored: they go back to
     /// the queue.
-    async fn give_back(&self, key: &WarmKey, taken: Vec<Taken>);
+    async fn give_back(&self, key: &QueueKey, taken: Vec<Taken>);
 
     /// `key`'s queue is idle: its resources may go.
-    async fn forget(&self, key: &WarmKey);
+    async fn forget(&self, key: &QueueKey);
 
     /// Whether queued activations outlive this process; if so, shutdown
     /// leaves them for another controller instead of failing them.
@@ -127,7 +133,7 @@ pub trait Dispatch: Send + Sync {
 
     /// Whether this controller makes the decisions for `key` (one
     /// controller per action queue in a cluster).
-    fn leads(&self, _key: &WarmKey) -> bool {
+    fn leads(&self, _key: &QueueKey) -> bool {
         true
     }
 
@@ -147,7 +153,7 @@ pub fn message_bytes(msg: &ActivationMessage) -> usize {
 impl Queues for LocalQueue<ActivationMessage> {
     async fn push(
         &self,
-        key: &WarmKey,
+        key: &QueueKey,
         msg: ActivationMessage,
         charge: usize,
     ) -> Result<(), QueueError> {
@@ -155,16 +161,16 @@ impl Queues for LocalQueue<ActivationMessage> {
         Ok(())
     }
 
-    fn admit(&self, key: &WarmKey, msg: &ActivationMessage) -> Result<usize, QueueFull> {
+    fn admit(&self, key: &QueueKey, msg: &ActivationMessage) -> Result<usize, QueueFull> {
         let bytes = message_bytes(msg);
         LocalQueue::admit(self, key, bytes).map(|()| bytes)
     }
 
-    fn waiting(&self, key: &WarmKey) -> usize {
+    fn waiting(&self, key: &QueueKey) -> usize {
         LocalQueue::waiting(self, key)
     }
 
-    async fn stats(&self, key: &WarmKey, stale_after: Duration) -> Result<QueueStats, QueueError> {
+    async fn stats(&self, key: &QueueKey, stale_after: Duration) -> Result<QueueStats, QueueError> {
         let now = now_epoch_ms();
         let stale_ms = u64::try_from(stale_after.as_millis()).unwrap_or(u64::MAX);
         let (available, in_flight, stale) = LocalQueue::stats(self, key, |m| {
@@ -179,7 +185,7 @@ impl Queues for LocalQueue<ActivationMessage> {
 
     async fn take_waiting(
         &self,
-        key: &WarmKey,
+        key: &QueueKey,
         older_than: Option<Duration>,
         _orphans: bool,
     ) -> Result<Vec<Taken>, QueueError> {
@@ -198,16 +204,16 @@ impl Queues for LocalQueue<ActivationMessage> {
             .collect())
     }
 
-    async fn settle(&self, _key: &WarmKey, _taken: &[DeliveryId]) {}
+    async fn settle(&self, _key: &QueueKey, _taken: &[DeliveryId]) {}
 
-    async fn give_back(&self, key: &WarmKey, taken: Vec<Taken>) {
+    async fn give_back(&self, key: &QueueKey, taken: Vec<Taken>) {
         for t in taken {
             let bytes = message_bytes(&t.message);
             LocalQueue::push_sized(self, key, t.message, bytes);
         }
     }
 
-    async fn forget(&self, key: &WarmKey) {
+    async fn forget(&self, key: &QueueKey) {
         self.forget_if_empty(key);
     }
 
@@ -235,4 +241,19 @@ impl Dispatch for PoolHandle {
     async fn shutdown(&self, grace: Duration) {
         PoolHandle::shutdown(self, grace).await;
     }
+}
+
+/// Where the controller journals accepted activations, so that a crash
+/// before their record is stored leaves a trace a restart turns into a
+/// failed record.
+pub trait Journal: Send + Sync {
+    /// Journals `msg` (of an action of `kind`) as accepted. The write is
+    /// queued before this returns — ordered before any later store of the
+    /// activation's record — and the receiver resolves once it is durable,
+    /// so a blocking invoke need not wait for it and a non-blocking one can.
+    fn accepted(
+        &self,
+        msg: &ActivationMessage,
+        kind: &str,
+    ) -> oneshot::Receiver<Result<(), StoreError>>;
 }

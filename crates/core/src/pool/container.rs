@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use wasmwhisk_sandbox::action::{ActionLimits, ActivationContext, InitArgs};
+use wasmwhisk_sandbox::action::{ActivationContext, InitArgs, SandboxLimits};
 use wasmwhisk_sandbox::{AsyncSandbox, InitFailure, RunReport, Sandbox};
 
 /// One container of the pool.
@@ -33,6 +33,31 @@ pub enum Container {
     Wasm(AsyncSandbox),
     /// A Docker container.
     Docker(Box<dyn ExternalContainer>),
+}
+
+/// Why a move on a container (create, `/run`, pause, resume, removal)
+/// failed: a message of the pool's own, or the adapter's error with its
+/// chain of sources (a Docker or I/O error) kept.
+#[derive(Debug, thiserror::Error)]
+pub enum ContainerError {
+    /// Said by the pool or the adapter.
+    #[error("{0}")]
+    Message(String),
+    /// The adapter's error, as it is.
+    #[error(transparent)]
+    Source(Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl ContainerError {
+    /// An error that is only a message.
+    pub fn message(message: impl Into<String>) -> Self {
+        ContainerError::Message(message.into())
+    }
+
+    /// The adapter's error `source`, kept with its chain.
+    pub fn source(source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        ContainerError::Source(Box::new(source))
+    }
 }
 
 /// Why `init` did not succeed.
@@ -74,7 +99,7 @@ impl Container {
     pub async fn init(
         &mut self,
         args: InitArgs,
-        limits: ActionLimits,
+        limits: SandboxLimits,
     ) -> Result<Duration, InitError> {
         match self {
             Container::Wasm(sandbox) => sandbox.init(args, limits).await.map_err(InitError::Failed),
@@ -87,8 +112,8 @@ impl Container {
         &mut self,
         context: ActivationContext,
         params: Map<String, Value>,
-        limits: ActionLimits,
-    ) -> Result<RunReport, String> {
+        limits: SandboxLimits,
+    ) -> Result<RunReport, ContainerError> {
         match self {
             Container::Wasm(sandbox) => Ok(sandbox.run(context, params, limits).await),
             Container::Docker(container) => container.run(context, params, limits).await,
@@ -96,7 +121,7 @@ impl Container {
     }
 
     /// Pauses it on its way to the warm cache (`docker pause`).
-    pub async fn pause(&self) -> Result<(), String> {
+    pub async fn pause(&self) -> Result<(), ContainerError> {
         match self {
             Container::Wasm(_) => Ok(()),
             Container::Docker(container) => container.pause().await,
@@ -104,7 +129,7 @@ impl Container {
     }
 
     /// Resumes it out of the warm cache (`docker unpause`).
-    pub async fn resume(&self) -> Result<(), String> {
+    pub async fn resume(&self) -> Result<(), ContainerError> {
         match self {
             Container::Wasm(_) => Ok(()),
             Container::Docker(container) => container.resume().await,
@@ -128,21 +153,21 @@ pub trait ExternalContainer: Send + Sync + std::fmt::Debug {
     fn is_retired(&self) -> bool;
 
     /// OpenWhisk's `/init`, once.
-    async fn init(&mut self, args: InitArgs, limits: ActionLimits) -> Result<Duration, InitError>;
+    async fn init(&mut self, args: InitArgs, limits: SandboxLimits) -> Result<Duration, InitError>;
 
     /// OpenWhisk's `/run`. `Err`: reschedule the activation, with why.
     async fn run(
         &mut self,
         context: ActivationContext,
         params: Map<String, Value>,
-        limits: ActionLimits,
-    ) -> Result<RunReport, String>;
+        limits: SandboxLimits,
+    ) -> Result<RunReport, ContainerError>;
 
     /// Pauses it on its way to the warm cache.
-    async fn pause(&self) -> Result<(), String>;
+    async fn pause(&self) -> Result<(), ContainerError>;
 
     /// Resumes it out of the warm cache.
-    async fn resume(&self) -> Result<(), String>;
+    async fn resume(&self) -> Result<(), ContainerError>;
 
     /// Removes it, waiting for the removal.
     async fn destroy(self: Box<Self>);
@@ -156,7 +181,7 @@ pub trait ContainerHost: Send + Sync + std::fmt::Debug {
 
     /// Connects ahead of the first container (a predecessor's leftovers go
     /// now, not at the first image action). `Err`: not reachable now.
-    async fn connect(&self) -> Result<(), String>;
+    async fn connect(&self) -> Result<(), ContainerError>;
 
     /// Creates a container of `image` for sandbox `sandbox_id`.
     async fn create(
@@ -165,7 +190,7 @@ pub trait ContainerHost: Send + Sync + std::fmt::Debug {
         kind: &str,
         image: &str,
         memory_mb: u64,
-    ) -> Result<Container, String>;
+    ) -> Result<Container, ContainerError>;
 
     /// Refuses new containers and waits (at most `wait`) until the ones
     /// being created are settled: handed over, or removed.
@@ -173,7 +198,7 @@ pub trait ContainerHost: Send + Sync + std::fmt::Debug {
 
     /// Removes whatever containers of this invoker remain (at shutdown),
     /// each removal awaited; nothing when never connected.
-    async fn remove_all(&self) -> Result<(), String>;
+    async fn remove_all(&self) -> Result<(), ContainerError>;
 }
 
 /// The host of a pool with no Docker backend: image kinds fail to start
@@ -187,17 +212,17 @@ impl ContainerHost for NoContainers {
         false
     }
 
-    async fn connect(&self) -> Result<(), String> {
-        Err(NO_CONTAINERS.to_string())
+    async fn connect(&self) -> Result<(), ContainerError> {
+        Err(ContainerError::message(NO_CONTAINERS))
     }
 
-    async fn create(&self, _: u64, _: &str, _: &str, _: u64) -> Result<Container, String> {
-        Err(NO_CONTAINERS.to_string())
+    async fn create(&self, _: u64, _: &str, _: &str, _: u64) -> Result<Container, ContainerError> {
+        Err(ContainerError::message(NO_CONTAINERS))
     }
 
     async fn close(&self, _: Duration) {}
 
-    async fn remove_all(&self) -> Result<(), String> {
+    async fn remove_all(&self) -> Result<(), ContainerError> {
         Ok(())
     }
 }

@@ -16,7 +16,9 @@
 //! - [`slot`]: the vocabulary shared by the above.
 //!
 //! The async layer (see `docs/pool.md`):
-//! - [`invoker`]: the pool actor and its [`PoolHandle`](invoker::PoolHandle);
+//! - [`actor`]: the pool's actor task, which owns the decisions and the idle
+//!   sandboxes; [`handle`]: the [`PoolHandle`] callers hold and the events
+//!   the tasks send the actor; [`settings`]: its settings and ports;
 //! - [`proxy`]: one task per busy sandbox — pull, init, run, record, pause;
 //! - [`container`]: what a sandbox is — a Wasm instance or a Docker container;
 //! - [`warm`]: paused sandboxes in a moka cache with per-entry expiry;
@@ -25,10 +27,11 @@
 //! - [`ports`]: the traits the pool talks to the world through, and
 //!   [`local`]: their in-process implementations.
 
+pub mod actor;
 pub mod container;
+pub mod handle;
 pub mod health;
 pub mod introspect;
-pub mod invoker;
 pub mod local;
 pub mod ports;
 pub mod prewarm;
@@ -36,11 +39,14 @@ pub mod proxy;
 pub mod queue;
 pub mod queue_bytes;
 pub mod record;
+pub mod settings;
 pub mod share;
 pub mod slot;
 pub mod state;
 pub mod warm;
 
+pub use handle::{PoolHandle, PoolSnapshot};
+pub use settings::{PoolPorts, PoolSettings};
 pub use slot::{
     CreationDecision, MemoryReport, PoolAction, PoolCounts, Refusal, Removed, SandboxId, Slot,
     StartKind, WarmKey, WrongSlot,

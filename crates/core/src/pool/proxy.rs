@@ -35,17 +35,18 @@ use tokio::task::JoinSet;
 use tokio::time::Instant as TokioInstant;
 
 use super::container::{Container, InitError};
-use super::invoker::{Event, Shared, StartKind};
+use super::handle::{Event, Shared};
 use super::ports::ExecutableAction;
 use super::queue::Pulled;
 use super::record::{RunTimes, build_activation, completion_acks, logs_to_be_collected};
+use super::slot::StartKind;
 use super::slot::{SandboxId, WarmKey};
 use super::warm::{Keeping, WarmEntry};
 use wasmwhisk_protocol::{
     ActivationMessage, ContainerCreationError, ContainerKeyKind, ExecMetaData, WhiskActivation,
 };
 use wasmwhisk_sandbox::Sandbox;
-use wasmwhisk_sandbox::action::{ActionKind, ActionLimits, ActivationContext, InitArgs};
+use wasmwhisk_sandbox::action::{ActionKind, ActivationContext, InitArgs, SandboxLimits};
 use wasmwhisk_sandbox::engine::Engine;
 use wasmwhisk_sandbox::runtimes::Backend;
 
@@ -92,9 +93,9 @@ enum End {
 }
 
 /// The action's limits as a sandbox applies them.
-pub fn sandbox_limits(action: &ExecutableAction) -> ActionLimits {
+pub fn sandbox_limits(action: &ExecutableAction) -> SandboxLimits {
     let limits = &action.meta.limits;
-    ActionLimits {
+    SandboxLimits {
         timeout: Duration::from_millis(limits.timeout),
         memory_mb: limits.memory,
         logs_mb: limits.logs,
@@ -193,7 +194,7 @@ async fn create_container(
             .await
             // OpenWhisk's `BlackboxStartupError`: not rescheduled, the
             // queued activations fail with the reason.
-            .map_err(|e| (ContainerCreationError::BlackBoxError, e)),
+            .map_err(|e| (ContainerCreationError::BlackBoxError, e.to_string())),
         _ => {
             let engine = shared.engine.clone();
             let act = action.clone();
@@ -217,7 +218,7 @@ pub async fn run(shared: Arc<Shared>, args: ProxyArgs, mut control: mpsc::Receiv
     } = args;
     let origin = match &start {
         Start::Cold => StartKind::Cold,
-        Start::Prewarmed(_) => StartKind::Prewarm,
+        Start::Prewarmed(_) => StartKind::Prewarmed,
         Start::Warm(_) => StartKind::Warm,
     };
     let resumed = match start {
@@ -538,7 +539,8 @@ impl Proxy {
         let report = match self.sandbox.run(context, params, limits).await {
             Ok(report) => report,
             Err(why) => {
-                self.reschedule(msg, delivery, &why, limits).await;
+                self.reschedule(msg, delivery, &why.to_string(), limits)
+                    .await;
                 return After::Destroy;
             }
         };
@@ -618,7 +620,7 @@ impl Proxy {
         msg: ActivationMessage,
         delivery: u64,
         why: &str,
-        limits: ActionLimits,
+        limits: SandboxLimits,
     ) {
         let shutting_down = self
             .shared
@@ -655,7 +657,7 @@ impl Proxy {
             run_start: now,
             run_duration: Duration::ZERO,
         };
-        let response = wasmwhisk_sandbox::ActivationResponse::whisk_error(why);
+        let response = wasmwhisk_sandbox::RunResponse::whisk_error(why);
         let record = build_activation(
             &msg,
             &self.action.meta,

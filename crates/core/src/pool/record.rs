@@ -191,7 +191,7 @@ pub fn status_code(status: ResponseStatus) -> StatusCode {
 const TRUNCATED_PREFIX: &str = "The action produced a response that exceeded the allowed length: ";
 
 /// The `size` of a response (see the module doc).
-fn response_size(response: &sandbox::ActivationResponse) -> Option<u64> {
+fn response_size(response: &sandbox::RunResponse) -> Option<u64> {
     match response.status {
         ResponseStatus::Success => compact_len(&response.result),
         ResponseStatus::ApplicationError => response
@@ -213,7 +213,7 @@ fn compact_len(v: &Value) -> Option<u64> {
 
 /// The record's `response` of a sandbox's response: status code, the
 /// result, and its `size`.
-pub fn record_response(response: &sandbox::ActivationResponse) -> ActivationResponse {
+pub fn record_response(response: &sandbox::RunResponse) -> ActivationResponse {
     ActivationResponse {
         status_code: status_code(response.status),
         result: Some(response.result.clone()),
@@ -258,7 +258,7 @@ fn limits_json(limits: &ActionLimits) -> Value {
 pub fn build_activation(
     msg: &ActivationMessage,
     action: &WhiskActionMetaData,
-    response: &sandbox::ActivationResponse,
+    response: &sandbox::RunResponse,
     logs: Vec<String>,
     times: &RunTimes,
     timeout_limit: Duration,

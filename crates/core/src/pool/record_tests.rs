@@ -46,8 +46,8 @@ fn invoker() -> InvokerInstanceId {
     InvokerInstanceId::new(0, ByteSize::from_mb(2048))
 }
 
-fn greeting() -> sandbox::ActivationResponse {
-    sandbox::ActivationResponse::success(json!({"greeting": "hi world"}))
+fn greeting() -> sandbox::RunResponse {
+    sandbox::RunResponse::success(json!({"greeting": "hi world"}))
 }
 
 fn keys(a: &WhiskActivation) -> Vec<&str> {
@@ -126,7 +126,7 @@ fn timeout_annotation_is_the_run_reaching_the_limit() {
     let limit = ms(100);
     for (run, timed_out) in [(99, false), (100, true), (130, true)] {
         let times = RunTimes::cold(at(0), ms(5), at(5), ms(run));
-        let response = sandbox::ActivationResponse::developer_error(messages::timed_out(limit));
+        let response = sandbox::RunResponse::developer_error(messages::timed_out(limit));
         let record = build_activation(&message(), &action(), &response, vec![], &times, limit);
         assert_eq!(
             record.annotation("timeout"),
@@ -139,7 +139,7 @@ fn timeout_annotation_is_the_run_reaching_the_limit() {
 #[test]
 fn failed_init_spans_the_init_and_may_time_out() {
     let limit = ms(100);
-    let response = sandbox::ActivationResponse::developer_error(messages::init_timed_out(limit));
+    let response = sandbox::RunResponse::developer_error(messages::init_timed_out(limit));
     let times = RunTimes::init_failed(at(10), ms(100));
     let record = build_activation(&message(), &action(), &response, vec![], &times, limit);
     assert_eq!(
@@ -153,7 +153,7 @@ fn failed_init_spans_the_init_and_may_time_out() {
 
     // An init that failed early did not time out.
     let times = RunTimes::init_failed(at(10), ms(3));
-    let response = sandbox::ActivationResponse::developer_error(messages::ABNORMAL_INIT);
+    let response = sandbox::RunResponse::developer_error(messages::ABNORMAL_INIT);
     let record = build_activation(&message(), &action(), &response, vec![], &times, limit);
     assert_eq!(record.annotation("timeout"), Some(&json!(false)));
 }
@@ -245,25 +245,25 @@ fn record_is_in_the_invoking_namespace_with_the_actions_path() {
 
 #[test]
 fn each_status_converts_with_its_code_and_size() {
-    let cases: [(sandbox::ActivationResponse, StatusCode, Option<u64>); 5] = [
+    let cases: [(sandbox::RunResponse, StatusCode, Option<u64>); 5] = [
         (greeting(), StatusCode::Success, Some(23)),
         (
-            sandbox::ActivationResponse::application_error(json!("nope")),
+            sandbox::RunResponse::application_error(json!("nope")),
             StatusCode::ApplicationError,
             Some(16),
         ),
         (
-            sandbox::ActivationResponse::from_run_result(&format!("[\"{}\"]", "x".repeat(98)), 50),
+            sandbox::RunResponse::from_run_result(&format!("[\"{}\"]", "x".repeat(98)), 50),
             StatusCode::ApplicationError,
             Some(102),
         ),
         (
-            sandbox::ActivationResponse::developer_error(messages::ABNORMAL_RUN),
+            sandbox::RunResponse::developer_error(messages::ABNORMAL_RUN),
             StatusCode::DeveloperError,
             None,
         ),
         (
-            sandbox::ActivationResponse::whisk_error("host failed"),
+            sandbox::RunResponse::whisk_error("host failed"),
             StatusCode::WhiskError,
             None,
         ),
@@ -275,7 +275,7 @@ fn each_status_converts_with_its_code_and_size() {
         assert_eq!(converted.result.as_ref(), Some(&response.result));
         assert_eq!(status_code(response.status), code);
     }
-    let written = serde_json::to_value(record_response(&sandbox::ActivationResponse::whisk_error(
+    let written = serde_json::to_value(record_response(&sandbox::RunResponse::whisk_error(
         "host failed",
     )))
     .expect("writes");
@@ -397,7 +397,7 @@ fn non_blocking_sends_only_a_completion_either_way() {
 #[test]
 fn whisk_errors_are_system_errors_in_every_ack() {
     let times = RunTimes::warm(at(1), ms(1));
-    let response = sandbox::ActivationResponse::whisk_error("host failed");
+    let response = sandbox::RunResponse::whisk_error("host failed");
     let record = build_activation(&message(), &action(), &response, vec![], &times, MINUTE);
     for (msg, logs) in [
         (message(), true),
@@ -409,7 +409,7 @@ fn whisk_errors_are_system_errors_in_every_ack() {
         }
     }
     // Application and developer errors are not.
-    let response = sandbox::ActivationResponse::developer_error(messages::ABNORMAL_RUN);
+    let response = sandbox::RunResponse::developer_error(messages::ABNORMAL_RUN);
     let record = build_activation(&message(), &action(), &response, vec![], &times, MINUTE);
     let acks = completion_acks(&record, &message(), &invoker(), false);
     assert_eq!(acks[0].is_system_error(), Some(false));

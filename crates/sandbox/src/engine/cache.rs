@@ -120,6 +120,10 @@ impl CompileCache {
 
     /// Loads the component for `key` if a verified artifact exists. A
     /// damaged entry is deleted; one that cannot be read is left alone.
+    #[allow(
+        unsafe_code,
+        reason = "deserializing a precompiled component is unsafe in Wasmtime; the SAFETY comment says why this one holds"
+    )]
     pub fn load(&self, engine: &wasmtime::Engine, key: &CacheKey) -> Option<Component> {
         let (artifact, sum) = self.paths(key);
         let loaded = self.verify(&artifact, &sum).and_then(|found| {
@@ -155,6 +159,10 @@ impl CompileCache {
     /// between — deleting it would pull the artifact from under that
     /// writer. A pair a crash left half-written is replaced by the next
     /// compile.
+    #[allow(
+        unsafe_code,
+        reason = "mapping a file is unsafe; the SAFETY comment says why this one holds"
+    )]
     fn verify(&self, artifact: &Path, sum: &Path) -> Result<bool, EntryError> {
         let expected = match fs::read_to_string(sum) {
             Ok(text) => text,
@@ -181,6 +189,10 @@ impl CompileCache {
 
     /// Returns the component for `key`, compiling `wasm` (from `produce`,
     /// called only on a miss) and storing it when there is no good artifact.
+    #[allow(
+        unsafe_code,
+        reason = "deserializing a precompiled component is unsafe in Wasmtime; the SAFETY comment says why this one holds"
+    )]
     pub fn get_or_compile(
         &self,
         engine: &wasmtime::Engine,

@@ -330,19 +330,19 @@ const PREINIT_STACKS: u32 = 4;
 
 /// True if `bytes` start with the component-model preamble.
 fn wasmparser_is_component(bytes: &[u8]) -> bool {
-    bytes.len() >= 8 && bytes[..4] == *b"\0asm" && bytes[4..8] == [0x0d, 0x00, 0x01, 0x00]
+    bytes.get(..4) == Some(b"\0asm") && bytes.get(4..8) == Some(&[0x0d, 0x00, 0x01, 0x00])
 }
 
 /// Says what `bytes` are when they are not a component.
 fn describe_non_component(bytes: &[u8]) -> String {
-    if bytes.len() >= 8 && bytes[..4] == *b"\0asm" && bytes[4..8] == [1, 0, 0, 0] {
+    if bytes.get(..4) == Some(b"\0asm") && bytes.get(4..8) == Some(&[1, 0, 0, 0]) {
         "this is a core WebAssembly module; wasmwhisk runs components that implement \
          wit/action.wit (build for wasm32-wasip2, or wrap the module with `wasm-tools component new`)"
             .to_string()
     } else {
         format!(
             "not a WebAssembly component (it starts with {:02x?})",
-            &bytes[..bytes.len().min(8)]
+            bytes.get(..8).unwrap_or(bytes)
         )
     }
 }

@@ -13,6 +13,11 @@
 //! with ones that never wait past the running activation's deadline; the
 //! next epoch check after waking then stops it.
 
+#![allow(
+    missing_docs,
+    reason = "the bindings are generated from wit/action.wit"
+)]
+
 wasmtime::component::bindgen!({
     path: "../../wit",
     world: "action",

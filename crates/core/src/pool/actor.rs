@@ -14,512 +14,34 @@
 //! is reactive, and the 5-second disable round while draining. Nothing per
 //! sandbox.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant as TokioInstant;
 
-use super::container::{Container, ContainerHost};
+use super::container::Container;
+use super::handle::{Event, PoolSnapshot, Shared, send_ack};
 use super::health::{HealthAction, HealthReport, HealthState, InvokerHealth};
-use super::introspect::{ContainerView, PoolMetrics, StartCounts, TotalContainerPoolState};
-use super::ports::{ActionStore, ActivationStore, ClusterState, ExecutableAction, Messenger};
+use super::introspect::{ContainerView, PoolMetrics, TotalContainerPoolState};
+use super::ports::ExecutableAction;
 use super::prewarm::{
-    DEFAULT_EXPIRATION_LIMIT, ExpiryCheckSchedule, PrewarmPlan, PrewarmPlanner, ReactiveSpec,
-    StemCellSpec, StemCellView,
+    ExpiryCheckSchedule, PrewarmPlan, PrewarmPlanner, StemCellSpec, StemCellView,
 };
 use super::proxy::{self, Control, ProxyArgs, Start};
-use super::queue::ActivationQueue;
 use super::slot::{CreationDecision, PoolAction, Refusal, SandboxId, Slot, WarmKey};
 use super::state::PoolState;
 use super::warm::{Keeping, WarmCache, WarmEntry, live_count_with_retries};
-use crate::config::Config;
 use wasmwhisk_protocol::{
-    ActivationId, ActivationMessage, ContainerCreationAckMessage, ContainerCreationError,
-    ContainerCreationMessage, ContainerDeletionMessage, ContainerKeyKind, EtcdKeys,
-    InvokerInstanceId, InvokerResourceMessage, InvokerState, WhiskActivation,
+    ContainerCreationError, ContainerCreationMessage, ContainerDeletionMessage, ContainerKeyKind,
+    InvokerResourceMessage, InvokerState,
 };
 use wasmwhisk_sandbox::ResponseStatus;
-use wasmwhisk_sandbox::action::{ActionKind, ActionLimits, ActivationContext, InitArgs};
-use wasmwhisk_sandbox::engine::Engine;
+use wasmwhisk_sandbox::action::{ActionKind, ActivationContext, InitArgs, SandboxLimits};
 use wasmwhisk_sandbox::runtimes::Backend;
 
-/// The pool's settings, from the configuration (docs/openwhisk.md §8.1, §2.2).
-#[derive(Clone, Debug)]
-pub struct PoolSettings {
-    /// `user-memory`, MB.
-    pub user_memory_mb: u64,
-    /// `prewarm-promotion`.
-    pub prewarm_promotion: bool,
-    /// `memory-sync-interval`.
-    pub memory_sync_interval: Duration,
-    /// `batch-deletion-size`.
-    pub batch_deletion_size: usize,
-    /// `pause-grace`: a sandbox with no activation for this long pauses.
-    pub pause_grace: Duration,
-    /// `idle-container`: a paused sandbox lives this long before the keep
-    /// decision.
-    pub idle_container: Duration,
-    /// `keeping-duration`: how long a kept sandbox lives on.
-    pub keeping_duration: Duration,
-    /// The longest a pull waits (OpenWhisk's scheduler: 1 s).
-    pub poll_wait: Duration,
-    /// Period of the disable round (OpenWhisk: 5 s).
-    pub disable_retry: Duration,
-    /// The stem cell configs of every runtime.
-    pub stem_cells: Vec<StemCellSpec>,
-    /// `prewarm-max-retry-limit`.
-    pub max_retry_limit: u32,
-    /// `prewarm-expiration-limit`.
-    pub expiration_limit: usize,
-    /// `prewarm-expiration-check-init-delay`.
-    pub expiration_check_init_delay: Duration,
-    /// `prewarm-expiration-check-interval`.
-    pub expiration_check_interval: Duration,
-    /// `prewarm-expiration-check-interval-variance`.
-    pub expiration_check_variance: Duration,
-    /// Pause between two health-test activations while unhealthy.
-    pub health_test_interval: Duration,
-    /// `prewarm-container-creation-config`: start at most `.0` stem cells
-    /// every `.1`; `None` starts them at once.
-    pub prewarm_throttle: Option<(usize, Duration)>,
-    /// The image kinds (kind → image) the Docker fallback runs.
-    pub images: BTreeMap<String, String>,
-}
-
-impl PoolSettings {
-    /// The settings of `config`.
-    pub fn from_config(config: &Config) -> PoolSettings {
-        let pool = &config.container_pool;
-        let timeouts = &config.container_proxy.timeouts;
-        let mut stem_cells = Vec::new();
-        let image_runtimes = config.runtimes.image_runtimes();
-        let wasm_kinds = [ActionKind::Js, ActionKind::Wasm]
-            .map(|kind| (kind.as_str().to_string(), config.runtimes.stem_cells(kind)));
-        let image_kinds = image_runtimes
-            .iter()
-            .map(|(kind, runtime)| (kind.clone(), runtime.stem_cells.as_slice()));
-        for (kind, cells) in wasm_kinds.into_iter().chain(image_kinds) {
-            for cell in cells {
-                stem_cells.push(StemCellSpec {
-                    kind: kind.clone(),
-                    memory_mb: cell.memory.as_mb(),
-                    initial_count: cell.initial_count,
-                    reactive: cell.reactive.as_ref().map(|r| ReactiveSpec {
-                        min_count: r.min_count,
-                        max_count: r.max_count,
-                        ttl: r.ttl,
-                        threshold: r.threshold,
-                        increment: r.increment,
-                    }),
-                });
-            }
-        }
-        let images = image_runtimes
-            .into_iter()
-            .map(|(kind, runtime)| (kind, runtime.image))
-            .collect();
-        PoolSettings {
-            user_memory_mb: pool.user_memory.as_mb(),
-            prewarm_promotion: pool.prewarm_promotion,
-            memory_sync_interval: pool.memory_sync_interval,
-            batch_deletion_size: usize::try_from(pool.batch_deletion_size).unwrap_or(usize::MAX),
-            pause_grace: timeouts.pause_grace,
-            idle_container: timeouts.idle_container,
-            keeping_duration: timeouts.keeping_duration,
-            poll_wait: Duration::from_secs(1),
-            disable_retry: Duration::from_secs(5),
-            stem_cells,
-            max_retry_limit: pool.prewarm_max_retry_limit,
-            expiration_limit: usize::try_from(pool.prewarm_expiration_limit)
-                .unwrap_or(DEFAULT_EXPIRATION_LIMIT),
-            expiration_check_init_delay: pool.prewarm_expiration_check_init_delay,
-            expiration_check_interval: pool.prewarm_expiration_check_interval,
-            expiration_check_variance: pool.prewarm_expiration_check_interval_variance,
-            health_test_interval: Duration::from_millis(100),
-            prewarm_throttle: pool.prewarm_container_creation_config.as_ref().map(|c| {
-                (
-                    usize::try_from(c.max_concurrent)
-                        .unwrap_or(usize::MAX)
-                        .max(1),
-                    c.creation_delay,
-                )
-            }),
-            images,
-        }
-    }
-
-    /// What runs `action`, if anything can.
-    pub fn backend(&self, action: &ExecutableAction) -> Option<Backend> {
-        match &action.meta.exec {
-            wasmwhisk_protocol::ExecMetaData::Code { kind, image, .. } => {
-                wasmwhisk_sandbox::runtimes::backend(kind, image.as_deref(), &self.images)
-            }
-            wasmwhisk_protocol::ExecMetaData::Sequence { .. } => None,
-        }
-    }
-}
-
-impl Default for PoolSettings {
-    fn default() -> Self {
-        PoolSettings::from_config(&Config::default())
-    }
-}
-
-/// The pool's ports (see [`super::ports`]).
-#[derive(Clone)]
-pub struct PoolPorts {
-    /// Where actions are loaded from.
-    pub actions: Arc<dyn ActionStore>,
-    /// Where activation records go.
-    pub activations: Arc<dyn ActivationStore>,
-    /// Where sandboxes pull activations from.
-    pub queue: Arc<dyn ActivationQueue<ActivationMessage>>,
-    /// Where acks go.
-    pub messenger: Arc<dyn Messenger>,
-    /// Where health and container keys go.
-    pub cluster: Arc<dyn ClusterState>,
-    /// Where containers of image kinds come from (the Docker fallback;
-    /// [`NoContainers`](super::container::NoContainers) when disabled).
-    pub containers: Arc<dyn ContainerHost>,
-}
-
-/// What the pool's tasks tell the actor.
-#[derive(Debug)]
-pub enum Event {
-    /// A creation message with its loaded action.
-    Create {
-        /// The message.
-        msg: ContainerCreationMessage,
-        /// The action.
-        action: Arc<ExecutableAction>,
-    },
-    /// A deletion message.
-    Delete(ContainerDeletionMessage),
-    /// Enable the invoker.
-    Enable,
-    /// Disable the invoker (drain).
-    Disable,
-    /// Report the state.
-    State(oneshot::Sender<PoolSnapshot>),
-    /// Shut down: drain for at most `grace`, publish `down`.
-    Shutdown {
-        /// How long in-flight activations may take.
-        grace: Duration,
-        /// Answered when done.
-        done: oneshot::Sender<()>,
-    },
-    /// A stem cell was created (or not).
-    StemCell {
-        /// Its id.
-        id: SandboxId,
-        /// The sandbox, or why not.
-        result: Result<Container, String>,
-        /// When it expires.
-        expires: Option<Instant>,
-    },
-    /// `Initialized` / `Resumed`: the proxy pulls.
-    Ready {
-        /// The sandbox.
-        id: SandboxId,
-    },
-    /// `ResumeFailed`: a warmed sandbox could not be resumed and is gone;
-    /// its creation is tried again.
-    ResumeFailed {
-        /// The sandbox.
-        id: SandboxId,
-        /// The action it was to run.
-        action: Arc<ExecutableAction>,
-    },
-    /// `ContainerCreationFailed`.
-    CreationFailed {
-        /// The sandbox.
-        id: SandboxId,
-        /// The ack's error: `WhiskError` (reschedulable), or `BlackBoxError`
-        /// when an image kind's container cannot be created.
-        kind: ContainerCreationError,
-        /// Why.
-        error: String,
-    },
-    /// `ContainerIsPaused`, with the sandbox handed back.
-    Paused {
-        /// The sandbox.
-        id: SandboxId,
-        /// When it last ran.
-        last_used: Instant,
-        /// It, and what it needs to run again.
-        entry: WarmEntry,
-    },
-    /// `ContainerRemoved`.
-    Removed {
-        /// The sandbox.
-        id: SandboxId,
-        /// Backfill stem cells.
-        replace_prewarm: bool,
-    },
-    /// The keep decision of a warmed sandbox whose `idle-container` ran out
-    /// (the sandbox waits in the actor's `deciding` map meanwhile).
-    KeepDecision {
-        /// The sandbox.
-        id: SandboxId,
-        /// Keep it this long more; `None`: remove it.
-        keep: Option<Duration>,
-    },
-    /// An activation's outcome for the health buffer (`false`: system error).
-    Outcome(bool),
-}
-
-/// What every task of the pool shares.
-pub struct Shared {
-    /// The engine.
-    pub engine: Arc<Engine>,
-    /// This invoker.
-    pub invoker: InvokerInstanceId,
-    /// The cluster's keys.
-    pub keys: EtcdKeys,
-    /// The settings.
-    pub settings: PoolSettings,
-    /// The ports.
-    pub ports: PoolPorts,
-    /// Activations by start kind, counted by the proxies.
-    pub starts: StartCounters,
-    /// The Docker fallback ([`PoolPorts::containers`]).
-    pub docker: Arc<dyn ContainerHost>,
-    /// Set when the pool starts shutting down: an activation a container
-    /// cannot take is then failed, not given back to a queue nobody will
-    /// read again.
-    pub shutting_down: std::sync::atomic::AtomicBool,
-    /// How often this invoker handed each recent activation back because
-    /// its container could not run it (503, refused `/run`): bounded, so a
-    /// container image that always refuses cannot bounce an activation for
-    /// ever.
-    pub reschedules: moka::sync::Cache<ActivationId, u32>,
-    events: mpsc::UnboundedSender<Event>,
-}
-
-/// Activations by start kind; relaxed counters, read for metrics only.
-#[derive(Debug, Default)]
-pub struct StartCounters {
-    cold: std::sync::atomic::AtomicU64,
-    prewarm: std::sync::atomic::AtomicU64,
-    warm: std::sync::atomic::AtomicU64,
-}
-
-/// How the sandbox of an activation started.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StartKind {
-    /// Its first, on a cold-started sandbox.
-    Cold,
-    /// Its first, on a specialized stem cell.
-    Prewarm,
-    /// A later one.
-    Warm,
-}
-
-impl StartCounters {
-    /// Counts one activation.
-    pub fn count(&self, kind: StartKind) {
-        let counter = match kind {
-            StartKind::Cold => &self.cold,
-            StartKind::Prewarm => &self.prewarm,
-            StartKind::Warm => &self.warm,
-        };
-        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    }
-
-    /// The counts so far.
-    pub fn read(&self) -> StartCounts {
-        let get = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
-        StartCounts {
-            cold: get(&self.cold),
-            prewarm: get(&self.prewarm),
-            warm: get(&self.warm),
-        }
-    }
-}
-
-impl Shared {
-    /// Tells the actor; after shutdown nobody listens, which is fine.
-    pub fn send(&self, event: Event) {
-        let _ = self.events.send(event);
-    }
-
-    /// Stores a record, retrying a failing store (10 attempts over ~20 s)
-    /// so an accepted activation is not lost to a blip; false if it could
-    /// not be stored.
-    pub async fn store_record(&self, activation: WhiskActivation) -> bool {
-        let mut delay = Duration::from_millis(50);
-        for attempt in 1..=10 {
-            match self.ports.activations.store(&activation).await {
-                Ok(()) => return true,
-                Err(e) => {
-                    tracing::warn!(activation = %activation.activation_id, attempt, error = %e, "storing the activation failed");
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(5));
-                }
-            }
-        }
-        tracing::error!(activation = %activation.activation_id, "giving up storing the activation");
-        false
-    }
-}
-
-/// A point-in-time view of the pool.
-#[derive(Clone, Debug)]
-pub struct PoolSnapshot {
-    /// OpenWhisk's `GetState` answer.
-    pub state: TotalContainerPoolState,
-    /// Counts and memory per pool.
-    pub metrics: PoolMetrics,
-    /// The health state.
-    pub health: HealthState,
-}
-
-/// The running pool: send it messages.
-#[derive(Clone)]
-pub struct PoolHandle {
-    shared: Arc<Shared>,
-}
-
-impl std::fmt::Debug for PoolHandle {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PoolHandle")
-            .field("invoker", &self.shared.invoker.instance)
-            .finish()
-    }
-}
-
-/// The fake action schedulers warm invokers up with; dropped unanswered.
-const WARM_UP_ACTION: &str = "whisk.system/warmUp";
-
-impl PoolHandle {
-    /// Starts the pool (within a Tokio runtime): creates the initial stem
-    /// cells and starts the memory sync. The invoker is `Offline` until
-    /// [`PoolHandle::enable`].
-    pub fn start(
-        engine: Arc<Engine>,
-        invoker: InvokerInstanceId,
-        keys: EtcdKeys,
-        settings: PoolSettings,
-        ports: PoolPorts,
-    ) -> PoolHandle {
-        let (events, rx) = mpsc::unbounded_channel();
-        let docker = ports.containers.clone();
-        let shared = Arc::new(Shared {
-            engine,
-            invoker,
-            keys,
-            settings,
-            ports,
-            starts: StartCounters::default(),
-            docker,
-            shutting_down: std::sync::atomic::AtomicBool::new(false),
-            reschedules: moka::sync::Cache::builder()
-                .max_capacity(100_000)
-                .time_to_live(Duration::from_secs(15 * 60))
-                .build(),
-            events,
-        });
-        if shared.docker.enabled() {
-            // Connect early: leftovers of a crash go now, not at the first
-            // image action.
-            let port = shared.docker.clone();
-            tokio::spawn(async move {
-                if let Err(error) = port.connect().await {
-                    tracing::info!(%error, "Docker is not available; actions of image kinds fail until it is");
-                }
-            });
-        }
-        let actor = Actor::new(shared.clone());
-        tokio::spawn(actor.run(rx));
-        PoolHandle { shared }
-    }
-
-    /// What the pool's tasks share.
-    pub fn shared(&self) -> &Arc<Shared> {
-        &self.shared
-    }
-
-    /// Handles a creation message as OpenWhisk's `ContainerMessageConsumer`
-    /// does: drops the scheduler's warm-up message, loads the action (an
-    /// error acks `DBFetchError`), then hands it to the pool.
-    pub async fn create(&self, msg: ContainerCreationMessage) {
-        if msg.action.as_string_without_version() == WARM_UP_ACTION {
-            return;
-        }
-        match self
-            .shared
-            .ports
-            .actions
-            .get(&msg.action, &msg.revision)
-            .await
-        {
-            Ok(action) => self.shared.send(Event::Create { msg, action }),
-            Err(e) => {
-                let reason = format!("creationId: {}, {e}", msg.creation_id);
-                send_ack(
-                    &self.shared,
-                    &msg,
-                    Some((ContainerCreationError::DBFetchError, reason)),
-                )
-                .await;
-            }
-        }
-    }
-
-    /// Handles a deletion message.
-    pub fn delete(&self, msg: ContainerDeletionMessage) {
-        self.shared.send(Event::Delete(msg));
-    }
-
-    /// Enables the invoker: the health test runs, then it is `up`.
-    pub fn enable(&self) {
-        self.shared.send(Event::Enable);
-    }
-
-    /// Disables the invoker: `down`, refuses creations, drains in batches.
-    pub fn disable(&self) {
-        self.shared.send(Event::Disable);
-    }
-
-    /// The pool's state; `None` once it stopped.
-    pub async fn snapshot(&self) -> Option<PoolSnapshot> {
-        let (tx, rx) = oneshot::channel();
-        self.shared.send(Event::State(tx));
-        rx.await.ok()
-    }
-
-    /// Stops intake, lets in-flight activations finish for at most `grace`,
-    /// publishes `down` and stops the pool.
-    pub async fn shutdown(&self, grace: Duration) {
-        let (done, rx) = oneshot::channel();
-        self.shared
-            .shutting_down
-            .store(true, std::sync::atomic::Ordering::SeqCst);
-        self.shared.send(Event::Shutdown { grace, done });
-        let _ = rx.await;
-    }
-}
-
-/// Sends the ack of `msg` (success when `error` is `None`).
-async fn send_ack(
-    shared: &Shared,
-    msg: &ContainerCreationMessage,
-    error: Option<(ContainerCreationError, String)>,
-) {
-    let ack = ContainerCreationAckMessage::answer(msg, shared.invoker.clone(), error);
-    if let Err(e) = shared
-        .ports
-        .messenger
-        .creation_ack(&msg.root_scheduler_index, ack)
-        .await
-    {
-        tracing::warn!(creation = %msg.creation_id, error = %e, "sending a creation ack failed");
-    }
-}
-
-struct Actor {
+pub(super) struct Actor {
     shared: Arc<Shared>,
     state: PoolState<ContainerCreationMessage>,
     planner: PrewarmPlanner,
@@ -543,7 +65,7 @@ struct Actor {
 }
 
 impl Actor {
-    fn new(shared: Arc<Shared>) -> Actor {
+    pub(super) fn new(shared: Arc<Shared>) -> Actor {
         let settings = &shared.settings;
         let (publish, watcher) = watch::channel(None);
         tokio::spawn(publisher(shared.clone(), watcher));
@@ -572,7 +94,7 @@ impl Actor {
         }
     }
 
-    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Event>) {
+    pub(super) async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Event>) {
         let settings = self.shared.settings.clone();
         let plan = self.planner.on_start(&self.view());
         self.apply(plan);
@@ -961,7 +483,11 @@ impl Actor {
                     .await
                     .unwrap_or_else(|_| Err("the stem cell creation task failed".to_string()))
                 }
-                (Err(_), Some(image)) => shared.docker.create(id, &kind, image, memory_mb).await,
+                (Err(_), Some(image)) => shared
+                    .docker
+                    .create(id, &kind, image, memory_mb)
+                    .await
+                    .map_err(|e| e.to_string()),
                 (Err(e), None) => Err(e.to_string()),
             };
             // Tokio's clock, so tests with paused time see stem cells expire.
@@ -1351,10 +877,10 @@ fn random_unit() -> f64 {
 /// Each outcome feeds the health buffer; the pool stops it once healthy.
 async fn health_test(shared: Arc<Shared>, mut stop: oneshot::Receiver<()>) {
     let test = super::health::health_test_action(shared.invoker.instance);
-    let limits = ActionLimits {
+    let limits = SandboxLimits {
         memory_mb: test.memory_mb,
         logs_mb: test.logs_mb,
-        ..ActionLimits::default()
+        ..SandboxLimits::default()
     };
     let mut sandbox: Option<wasmwhisk_sandbox::AsyncSandbox> = None;
     loop {
