@@ -1,10 +1,20 @@
 //! What the integration tests share: real servers on loopback ports that
-//! cannot race (a nats-server with JetStream, an etcd), and one way to wait
-//! for a condition. Dev-only: no crate depends on it outside its tests.
+//! cannot race (a nats-server with JetStream, an etcd), one way to wait
+//! for a condition, and the one conformance suite every store implementation
+//! runs ([`store_conformance`]). Dev-only: no crate depends on it outside
+//! its tests.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test support: a server that does not start, or a wait that times out, fails the test"
+)]
 
 pub mod etcd;
 pub mod nats;
 pub mod ports;
+pub mod store_conformance;
 
 use std::time::{Duration, Instant};
 
