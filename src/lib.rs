@@ -36,7 +36,7 @@
 // this crate (and the integration tests) use.
 #[cfg(feature = "cluster")]
 pub use wasmwhisk_cluster as cluster;
-pub use wasmwhisk_core::{config, controller, entities, metrics, pool};
+pub use wasmwhisk_core::{config, controller, entities, metrics, pool, signal};
 #[cfg(feature = "docker")]
 pub use wasmwhisk_docker as docker;
 pub use wasmwhisk_protocol as protocol;

@@ -13,7 +13,7 @@ use super::cluster_nats::NatsCounts;
 use super::cluster_report::{Kill, LatencyPair, Starts};
 use super::sandbox::HELLO_RUST;
 use super::stats::Samples;
-use wasmwhisk::cluster::choose::home_and_step;
+use wasmwhisk_cluster::choose::home_and_step;
 
 /// An action name whose home invoker among [`INVOKERS`] is `home`.
 pub(super) fn name_homed_at(home: u32, stem: &str) -> Result<String> {

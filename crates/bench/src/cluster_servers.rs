@@ -260,7 +260,7 @@ fn parent(pid: u32) -> Option<u32> {
 /// whatever the bench's own thread is waiting for.
 pub(super) fn on_signal_kill_children(runtime: &tokio::runtime::Runtime, root: PathBuf) {
     runtime.spawn(async move {
-        wasmwhisk::process::standalone::shutdown_signal().await;
+        wasmwhisk_core::signal::shutdown_signal().await;
         eprintln!("\ninterrupted: killing the bench's servers");
         for pid in children() {
             let _ = Command::new("kill")

@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use tokio::sync::watch;
 
-use wasmwhisk::cluster::etcd::{EtcdReader, EtcdSettings, WatchEvent};
-use wasmwhisk::protocol::{ContainerKeyKind, EtcdKeys, FullyQualifiedEntityName};
+use wasmwhisk_cluster::etcd::{EtcdReader, EtcdSettings, WatchEvent};
 use wasmwhisk_core::sync::lock;
+use wasmwhisk_protocol::{ContainerKeyKind, EtcdKeys, FullyQualifiedEntityName};
 
 /// Changes kept per invoker (the oldest are dropped).
 const HISTORY: usize = 10_000;

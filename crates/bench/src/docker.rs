@@ -6,8 +6,8 @@
 //! same source built as a static native executable, run by the action-proxy
 //! image (`wasmwhisk/action-proxy:latest`) the way OpenWhisk runs `native`
 //! actions (the executable is `/init`'s binary code). Both sides are driven
-//! through the code the pool uses: [`wasmwhisk::engine`] and
-//! [`wasmwhisk::sandbox`] for Wasm, [`wasmwhisk::docker`] for Docker.
+//! through the code the pool uses: [`wasmwhisk_sandbox::engine`] and
+//! [`wasmwhisk_sandbox`] for Wasm, [`wasmwhisk_docker`] for Docker.
 //!
 //! ```text
 //!   one round (× rounds), each side's samples in turn:
@@ -52,9 +52,9 @@ use containers::DockerSide;
 use daemon::Daemon;
 use report::Report;
 use wasm::WasmSide;
-use wasmwhisk::action::{ActivationContext, SandboxLimits};
-use wasmwhisk::docker::{Docker, DockerSettings};
-use wasmwhisk::engine::{Engine, EngineConfig};
+use wasmwhisk_docker::{Docker, DockerSettings};
+use wasmwhisk_sandbox::action::{ActivationContext, SandboxLimits};
+use wasmwhisk_sandbox::engine::{Engine, EngineConfig};
 
 /// Flags of `wasmwhisk bench docker`.
 #[derive(clap::Args, Debug, Clone)]
@@ -93,18 +93,18 @@ pub struct DockerBenchArgs {
 
 /// Which side a measure is on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Backend {
+pub(crate) enum Side {
     /// Docker containers.
     Docker,
     /// Wasm sandboxes.
     Wasm,
 }
 
-impl Backend {
+impl Side {
     fn name(self) -> &'static str {
         match self {
-            Backend::Docker => "Docker",
-            Backend::Wasm => "Wasm",
+            Side::Docker => "Docker",
+            Side::Wasm => "Wasm",
         }
     }
 }
@@ -146,16 +146,16 @@ impl Measure {
         Measure::WasmWarm,
     ];
 
-    pub(crate) fn backend(self) -> Backend {
+    pub(crate) fn side(self) -> Side {
         match self {
             Measure::DockerCold
             | Measure::DockerPrewarmed
             | Measure::DockerWarm
-            | Measure::DockerUnpaused => Backend::Docker,
+            | Measure::DockerUnpaused => Side::Docker,
             Measure::WasmCold
             | Measure::WasmColdInMemory
             | Measure::WasmStemCell
-            | Measure::WasmWarm => Backend::Wasm,
+            | Measure::WasmWarm => Side::Wasm,
         }
     }
 

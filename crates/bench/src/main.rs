@@ -120,19 +120,19 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    wasmwhisk::memory::tune_allocator();
+    wasmwhisk_sandbox::memory::tune_allocator();
     let cli = Cli::parse();
     match dispatch(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {}", wasmwhisk::cli::run::describe(&error));
+            eprintln!("error: {error:#}");
             ExitCode::from(3)
         }
     }
 }
 
 fn dispatch(cli: Cli) -> Result<()> {
-    let data_dir = wasmwhisk::cli::data_dir(cli.data_dir);
+    let data_dir = wasmwhisk_core::config::layout::data_dir(cli.data_dir);
     match cli.command {
         Command::Sandbox(args) => wasmwhisk_bench::sandbox::run(&data_dir, args),
         Command::Pool(args) => wasmwhisk_bench::pool::run(&data_dir, args, Some(HEAP_COUNTER)),

@@ -1,6 +1,6 @@
 //! `wasmwhisk bench pool`: the pool's targets (issue 3), measured in process
 //! through the pool's own API — [`PoolHandle`] with real sandboxes and the
-//! in-process ports of [`wasmwhisk::pool::local`], the ones standalone mode runs on.
+//! in-process ports of [`wasmwhisk_core::pool::local`], the ones standalone mode runs on.
 //!
 //! Rows (p50 / p90):
 //! - creation message → success ack on the bus, for a JS action that takes a
@@ -26,11 +26,11 @@ use super::pool_fixture::{Bench, Bus, activation, creation, deletion, finished, 
 use super::pool_live::{self, LiveReport};
 use super::sandbox::HELLO_RUST;
 use super::stats::{Samples, human, machine};
-use wasmwhisk::action::ActionKind;
-use wasmwhisk::engine::{CacheKey, Engine, EngineConfig};
-use wasmwhisk::pool::local::{LocalActivationStore, Outgoing};
-use wasmwhisk::pool::ports::ExecutableAction;
-use wasmwhisk::pool::prewarm::StemCellSpec;
+use wasmwhisk_core::pool::local::{LocalActivationStore, Outgoing};
+use wasmwhisk_core::pool::ports::ExecutableAction;
+use wasmwhisk_core::pool::prewarm::StemCellSpec;
+use wasmwhisk_sandbox::action::ActionKind;
+use wasmwhisk_sandbox::engine::{CacheKey, Engine, EngineConfig};
 
 /// The JS hello example.
 const HELLO_JS: &str = include_str!("../../../examples/hello.js");

@@ -1,5 +1,5 @@
 //! The fixture of `wasmwhisk bench pool`: a pool started on the in-process
-//! ports of [`wasmwhisk::pool::local`], the bench holding the other ends — the
+//! ports of [`wasmwhisk_core::pool::local`], the bench holding the other ends — the
 //! action store it deploys to, the queue it pushes activations into, the bus
 //! it reads acks from — and the messages it sends.
 
@@ -10,19 +10,19 @@ use anyhow::{Context, Result, bail, ensure};
 use serde_json::json;
 use tokio::sync::mpsc::UnboundedReceiver;
 
-use wasmwhisk::engine::{CacheKey, Engine};
-use wasmwhisk::pool::introspect::PoolMetrics;
-use wasmwhisk::pool::local::{LocalActionStore, LocalClusterState, LocalMessenger, Outgoing};
-use wasmwhisk::pool::ports::{ActivationStore, ExecutableAction};
-use wasmwhisk::pool::queue::LocalQueue;
-use wasmwhisk::pool::slot::WarmKey;
-use wasmwhisk::pool::{PoolHandle, PoolPorts, PoolSettings};
-use wasmwhisk::protocol::{
+use wasmwhisk_core::pool::introspect::PoolMetrics;
+use wasmwhisk_core::pool::local::{LocalActionStore, LocalClusterState, LocalMessenger, Outgoing};
+use wasmwhisk_core::pool::ports::{ActivationStore, ExecutableAction};
+use wasmwhisk_core::pool::queue::LocalQueue;
+use wasmwhisk_core::pool::slot::WarmKey;
+use wasmwhisk_core::pool::{PoolHandle, PoolPorts, PoolSettings};
+use wasmwhisk_protocol::{
     self, AcknowledgementMessage, ActivationId, ActivationMessage, ByteSize,
     ContainerCreationAckMessage, ContainerCreationMessage, ContainerDeletionMessage,
     ControllerInstanceId, CreationId, DocRevision, EntityName, EntityPath, EtcdKeys, Identity,
     InvokerInstanceId, SchedulerInstanceId, WhiskActionMetaData,
 };
+use wasmwhisk_sandbox::engine::{CacheKey, Engine};
 
 /// The namespace every bench action lives in and is invoked in.
 pub(super) const NAMESPACE: &str = "guest";
@@ -57,7 +57,7 @@ impl Bench {
             queue: queue.clone(),
             messenger: Arc::new(messenger),
             cluster: cluster.clone(),
-            containers: Arc::new(wasmwhisk::pool::container::NoContainers),
+            containers: Arc::new(wasmwhisk_core::pool::container::NoContainers),
         };
         let invoker = InvokerInstanceId::new(0, ByteSize::from_mb(settings.user_memory_mb));
         let pool = PoolHandle::start(
@@ -85,7 +85,7 @@ impl Bench {
         code: Arc<[u8]>,
         code_key: Option<CacheKey>,
     ) -> Result<Arc<ExecutableAction>> {
-        let limits = protocol::ActionLimits {
+        let limits = wasmwhisk_protocol::ActionLimits {
             memory: memory_mb,
             timeout: 5_000,
             ..Default::default()

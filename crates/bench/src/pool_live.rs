@@ -36,12 +36,12 @@ use super::pool::{HeapCounter, PoolBenchArgs};
 use super::pool_fixture::{Bench, NAMESPACE, activation, creation, finished, key, settings};
 use super::sandbox::HELLO_RUST;
 use super::stats::{pss_kib, rss_kib};
-use wasmwhisk::action::{ActivationContext, InitArgs, SandboxLimits};
-use wasmwhisk::engine::{CacheKey, Engine, Prepared};
-use wasmwhisk::pool::local::{LocalClusterState, Outgoing};
-use wasmwhisk::pool::ports::{ActivationStore, ClusterState, StoreError};
-use wasmwhisk::pool::queue::ActivationQueue;
-use wasmwhisk::protocol::{ActivationId, WhiskActivation};
+use wasmwhisk_core::pool::local::{LocalClusterState, Outgoing};
+use wasmwhisk_core::pool::ports::{ActivationStore, ClusterState, StoreError};
+use wasmwhisk_core::pool::queue::ActivationQueue;
+use wasmwhisk_protocol::{ActivationId, WhiskActivation};
+use wasmwhisk_sandbox::action::{ActivationContext, InitArgs, SandboxLimits};
+use wasmwhisk_sandbox::engine::{CacheKey, Engine, Prepared};
 
 /// Memory of each live action, MB (OpenWhisk's smallest default).
 const MEMORY_MB: u64 = 128;
@@ -340,7 +340,7 @@ fn bare(
 
 fn context(i: usize) -> ActivationContext {
     ActivationContext {
-        activation_id: wasmwhisk::action::new_activation_id(),
+        activation_id: wasmwhisk_sandbox::action::new_activation_id(),
         namespace: NAMESPACE.into(),
         action_name: format!("/{NAMESPACE}/live-{i:05}"),
         action_version: "0.0.1".into(),

@@ -15,9 +15,9 @@ use anyhow::{Context, Result, ensure};
 use serde_json::{Map, Value, json};
 
 use super::stats::{Samples, human, machine, pss_kib};
-use wasmwhisk::action::{ActionKind, ActivationContext, InitArgs, SandboxLimits};
-use wasmwhisk::engine::{Engine, EngineConfig, Prepared};
-use wasmwhisk::sandbox::{AsyncSandbox, Sandbox};
+use wasmwhisk_sandbox::action::{ActionKind, ActivationContext, InitArgs, SandboxLimits};
+use wasmwhisk_sandbox::engine::{Engine, EngineConfig, Prepared};
+use wasmwhisk_sandbox::{AsyncSandbox, Sandbox};
 
 /// The Rust hello example, built from `examples/hello-rust`.
 pub(super) const HELLO_RUST: &[u8] = wasmwhisk_test_guests::HELLO_RUST;
@@ -136,7 +136,7 @@ pub fn run(data_dir: &Path, args: SandboxBenchArgs) -> Result<()> {
         let t = Instant::now();
         engine
             .wasmtime()
-            .precompile_component(wasmwhisk::runtimes::JS_RUNTIME)?;
+            .precompile_component(wasmwhisk_sandbox::runtimes::JS_RUNTIME)?;
         compile_js.push(t.elapsed());
     }
     rows.push(Row {

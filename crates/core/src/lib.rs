@@ -15,4 +15,5 @@ pub mod controller;
 pub mod entities;
 pub mod metrics;
 pub mod pool;
+pub mod signal;
 pub mod sync;

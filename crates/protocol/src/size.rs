@@ -71,6 +71,16 @@ impl ByteSize {
     pub const fn as_mb(self) -> u64 {
         self.0 / MB
     }
+
+    /// The size in bytes as a `usize`, saturating.
+    pub fn as_usize(self) -> usize {
+        usize::try_from(self.0).unwrap_or(usize::MAX)
+    }
+
+    /// True if the size is a whole number of MB.
+    pub const fn is_whole_mb(self) -> bool {
+        self.0.is_multiple_of(MB)
+    }
 }
 
 impl fmt::Display for ByteSize {

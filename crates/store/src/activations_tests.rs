@@ -500,7 +500,7 @@ async fn the_byte_budget_trims_the_largest_namespace_oldest_first() {
     drop(db);
     // Room for 20.5 records: trimmed to 90% of it, 18, all from `noisy`.
     let config = StoreConfig {
-        max_bytes: wasmwhisk_core::config::ByteSize::bytes(20 * one + one / 2),
+        max_bytes: wasmwhisk_core::config::ByteSize::from_bytes(20 * one + one / 2),
         ..StoreConfig::default()
     };
     let (db, _) = tmp.open_with(&config);

@@ -456,7 +456,7 @@ mod usage_tests {
         let total: u64 = usages.values().map(|u| u.bytes).sum();
         let budget = total - usages["b"].bytes / 2;
         let bounded = StoreConfig {
-            max_bytes: ByteSize::bytes(budget),
+            max_bytes: ByteSize::from_bytes(budget),
             ..StoreConfig::default()
         };
         enforce(&mut conn, &bounded, &mut usages).unwrap();

@@ -1,6 +1,6 @@
 //! The Docker side of `bench docker`: the hello-rust native executable on
 //! the action-proxy image, through the Docker backend
-//! ([`wasmwhisk::docker`]) exactly as the pool drives it — `create` (create +
+//! ([`wasmwhisk_docker`]) exactly as the pool drives it — `create` (create +
 //! start + address + log follower), `/init` with the executable as binary
 //! code (OpenWhisk's `native` convention), `/run`, `pause`/`resume`,
 //! `destroy`.
@@ -12,8 +12,8 @@ use anyhow::{Context, Result, bail};
 use super::daemon::Daemon;
 use super::footprint::{self, ProcMemory};
 use super::{Interrupt, activation, hello_params};
-use wasmwhisk::action::{InitArgs, SandboxLimits};
-use wasmwhisk::docker::{ContainerInitError, ContainerSpec, Docker, DockerContainer};
+use wasmwhisk_docker::{ContainerInitError, ContainerSpec, Docker, DockerContainer};
+use wasmwhisk_sandbox::action::{InitArgs, SandboxLimits};
 
 /// The kind label of the bench's containers.
 const KIND: &str = "native";

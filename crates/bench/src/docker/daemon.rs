@@ -14,7 +14,7 @@ use bollard::query_parameters::{RemoveImageOptions, StatsOptions};
 use futures_util::StreamExt;
 
 use super::footprint;
-use wasmwhisk::docker::Docker;
+use wasmwhisk_docker::Docker;
 
 /// Timeout of one request to the daemon, seconds.
 const TIMEOUT_SECS: u64 = 60;

@@ -18,7 +18,7 @@ use std::process::{Command, Stdio};
 use anyhow::{Context, Result, bail};
 
 use super::daemon::Daemon;
-use wasmwhisk::docker::Docker;
+use wasmwhisk_docker::Docker;
 
 /// The image the containers run.
 pub(crate) const PROXY_IMAGE: &str = "wasmwhisk/action-proxy:latest";

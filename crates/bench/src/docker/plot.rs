@@ -9,7 +9,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use super::Backend;
+use super::Side;
 
 /// One bar of the plot.
 #[derive(Clone, Debug)]
@@ -17,7 +17,7 @@ pub(crate) struct Bar {
     /// The row's label, left of the bar.
     pub label: String,
     /// Its color.
-    pub backend: Backend,
+    pub side: Side,
     /// The bar's end.
     pub p50: Duration,
     /// The whisker's end.
@@ -40,10 +40,10 @@ const BAR: f64 = 22.0;
 const BOTTOM: f64 = 96.0;
 
 /// Docker's blue and WebAssembly's purple.
-fn color(backend: Backend) -> &'static str {
-    match backend {
-        Backend::Docker => "#1d63ed",
-        Backend::Wasm => "#654ff0",
+fn color(side: Side) -> &'static str {
+    match side {
+        Side::Docker => "#1d63ed",
+        Side::Wasm => "#654ff0",
     }
 }
 
@@ -140,7 +140,7 @@ pub(crate) fn svg(title: &str, subtitle: &str, caption: &str, bars: &[Bar]) -> S
         escape(subtitle)
     );
     // Legend.
-    for (i, (backend, name)) in [(Backend::Docker, "Docker"), (Backend::Wasm, "Wasm")]
+    for (i, (backend, name)) in [(Side::Docker, "Docker"), (Side::Wasm, "Wasm")]
         .into_iter()
         .enumerate()
     {
@@ -185,7 +185,7 @@ pub(crate) fn svg(title: &str, subtitle: &str, caption: &str, bars: &[Bar]) -> S
             out,
             r#"<rect x="{LEFT}" y="{y:.1}" width="{:.1}" height="{BAR}" fill="{}"/>"#,
             (x50 - LEFT).max(1.0),
-            color(bar.backend)
+            color(bar.side)
         );
         let _ = writeln!(
             out,
@@ -229,10 +229,10 @@ pub(crate) fn svg(title: &str, subtitle: &str, caption: &str, bars: &[Bar]) -> S
 mod tests {
     use super::*;
 
-    fn bar(label: &str, backend: Backend, p50_us: u64, p99_us: u64) -> Bar {
+    fn bar(label: &str, side: Side, p50_us: u64, p99_us: u64) -> Bar {
         Bar {
             label: label.into(),
-            backend,
+            side,
             p50: Duration::from_micros(p50_us),
             p99: Duration::from_micros(p99_us),
         }
@@ -241,11 +241,11 @@ mod tests {
     #[test]
     fn the_axis_spans_whole_decades_around_the_data() {
         let bars = [
-            bar("a", Backend::Wasm, 7, 12),
-            bar("b", Backend::Docker, 600_000, 900_000),
+            bar("a", Side::Wasm, 7, 12),
+            bar("b", Side::Docker, 600_000, 900_000),
         ];
         assert_eq!(decades(&bars), (-6, 0));
-        assert_eq!(decades(&[bar("c", Backend::Wasm, 5, 5)]), (-6, -5));
+        assert_eq!(decades(&[bar("c", Side::Wasm, 5, 5)]), (-6, -5));
         assert_eq!(decades(&[]), (-6, 0));
     }
 
@@ -279,8 +279,8 @@ mod tests {
     #[test]
     fn the_document_has_every_bar_and_escapes_text() {
         let bars = [
-            bar("Docker cold <create>", Backend::Docker, 600_000, 900_000),
-            bar("Wasm cold & co", Backend::Wasm, 500, 700),
+            bar("Docker cold <create>", Side::Docker, 600_000, 900_000),
+            bar("Wasm cold & co", Side::Wasm, 500, 700),
         ];
         let doc = svg("title", "sub", "caption\nsecond line", &bars);
         assert!(doc.starts_with("<svg "));

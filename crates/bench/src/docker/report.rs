@@ -142,7 +142,7 @@ impl Report {
             .iter()
             .map(|&m| Bar {
                 label: m.short_label().to_string(),
-                backend: m.backend(),
+                side: m.side(),
                 p50: self.of(m).p50(),
                 p99: self.of(m).p99(),
             })
@@ -192,7 +192,7 @@ impl Report {
                 out,
                 "| {} | {} | {} | {} | {} | {} |",
                 m.start(),
-                m.backend().name(),
+                m.side().name(),
                 m.timed(),
                 human(s.p50()),
                 human(s.p99()),

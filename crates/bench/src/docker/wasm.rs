@@ -9,9 +9,9 @@ use anyhow::{Context, Result, bail, ensure};
 
 use super::{activation, hello_params};
 use crate::sandbox::HELLO_RUST;
-use wasmwhisk::action::{ActionKind, InitArgs, SandboxLimits};
-use wasmwhisk::engine::{CacheKey, Engine, Prepared};
-use wasmwhisk::sandbox::Sandbox;
+use wasmwhisk_sandbox::Sandbox;
+use wasmwhisk_sandbox::action::{ActionKind, InitArgs, SandboxLimits};
+use wasmwhisk_sandbox::engine::{CacheKey, Engine, Prepared};
 
 /// The JS hello example, the code a stem cell is specialized with.
 const HELLO_JS: &str = include_str!("../../../../examples/hello.js");

@@ -37,9 +37,11 @@ pub struct ControllerConfig {
     /// Memory the activations queued by all namespaces together may hold
     /// (their parameters, waiting or running); beyond, invokes answer 429.
     /// Default `"512 MB"`.
+    #[serde(with = "units::size")]
     pub queue_max_bytes: ByteSize,
     /// Memory the activations queued by one invocation namespace may hold;
     /// beyond, that namespace's invokes answer 429. Default `"128 MB"`.
+    #[serde(with = "units::size")]
     pub queue_max_bytes_per_namespace: ByteSize,
     /// An activation queued longer than this is *stale* and asks for more
     /// sandboxes. Default `"100 ms"`.
@@ -63,8 +65,8 @@ impl Default for ControllerConfig {
             max_wait_for_blocking: Duration::from_secs(60),
             queue_max_retention: Duration::from_secs(60),
             queue_max_size: 10_000,
-            queue_max_bytes: ByteSize::mb(512),
-            queue_max_bytes_per_namespace: ByteSize::mb(128),
+            queue_max_bytes: ByteSize::from_mb(512),
+            queue_max_bytes_per_namespace: ByteSize::from_mb(128),
             stale_threshold: Duration::from_millis(100),
             check_interval: Duration::from_millis(100),
             concurrent_invocations: 30,
@@ -128,6 +130,7 @@ pub struct StoreConfig {
     /// The size of all activation records together (their stored JSON);
     /// beyond, the oldest records of the namespaces using the most are
     /// deleted until the records fit in 90% of it. Default `"1 GB"`.
+    #[serde(with = "units::size")]
     pub max_bytes: ByteSize,
 }
 
@@ -136,7 +139,7 @@ impl Default for StoreConfig {
         StoreConfig {
             max_activations: 100_000,
             max_activation_age: Duration::from_secs(7 * 24 * 3600),
-            max_bytes: ByteSize::gb(1),
+            max_bytes: ByteSize::from_gb(1),
         }
     }
 }

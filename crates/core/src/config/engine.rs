@@ -21,9 +21,11 @@ pub struct EngineSectionConfig {
     pub core_instances_per_sandbox: u32,
     /// Largest linear memory of a sandbox, whole MB; at least
     /// `limits.memory.max`. Default `"512 MB"`.
+    #[serde(with = "units::size")]
     pub max_memory: ByteSize,
     /// Address space reserved per linear memory. Default `"4096 MB"` (4 GiB:
     /// lets Cranelift elide bounds checks).
+    #[serde(with = "units::size")]
     pub memory_reservation: ByteSize,
     /// Period of the epoch ticker, the granularity of deadlines; > 0.
     /// Default `"1 millisecond"`.
@@ -33,8 +35,10 @@ pub struct EngineSectionConfig {
     pub max_unused_warm_slots: u32,
     /// Bytes of a freed linear memory kept resident for the next sandbox.
     /// Default `"0 MB"`.
+    #[serde(with = "units::size")]
     pub linear_memory_keep_resident: ByteSize,
     /// Largest Wasm stack of one call; > 0. Default `"512 KB"`.
+    #[serde(with = "units::size")]
     pub max_wasm_stack: ByteSize,
 }
 
@@ -44,14 +48,16 @@ impl Default for EngineSectionConfig {
         EngineSectionConfig {
             max_sandboxes: e.max_sandboxes,
             core_instances_per_sandbox: e.core_instances_per_sandbox,
-            max_memory: ByteSize::mb(e.max_memory_mb),
-            memory_reservation: ByteSize::bytes(e.memory_reservation),
+            max_memory: ByteSize::from_mb(e.max_memory_mb),
+            memory_reservation: ByteSize::from_bytes(e.memory_reservation),
             epoch_tick: e.epoch_tick,
             max_unused_warm_slots: e.max_unused_warm_slots,
-            linear_memory_keep_resident: ByteSize::bytes(
+            linear_memory_keep_resident: ByteSize::from_bytes(
                 u64::try_from(e.linear_memory_keep_resident).unwrap_or(u64::MAX),
             ),
-            max_wasm_stack: ByteSize::bytes(u64::try_from(e.max_wasm_stack).unwrap_or(u64::MAX)),
+            max_wasm_stack: ByteSize::from_bytes(
+                u64::try_from(e.max_wasm_stack).unwrap_or(u64::MAX),
+            ),
         }
     }
 }
@@ -114,20 +120,20 @@ mod tests {
         assert_eq!(section.max_wasm_stack.to_string(), "512 KB");
         assert_eq!(units::format_duration(section.epoch_tick), "1 millisecond");
         assert_eq!(
-            section.to_engine_config(ByteSize::mb(1)),
+            section.to_engine_config(ByteSize::from_mb(1)),
             EngineConfig::default()
         );
-        assert!(section.validate(ByteSize::mb(512)).is_ok());
+        assert!(section.validate(ByteSize::from_mb(512)).is_ok());
     }
 
     #[test]
     fn max_memory_below_the_action_limit_is_rejected() {
         let section = EngineSectionConfig {
-            max_memory: ByteSize::mb(256),
+            max_memory: ByteSize::from_mb(256),
             ..EngineSectionConfig::default()
         };
         let error = section
-            .validate(ByteSize::mb(512))
+            .validate(ByteSize::from_mb(512))
             .map_err(|e| e.to_string());
         assert_eq!(
             error,

@@ -17,8 +17,10 @@ use wasmwhisk_sandbox::action::SandboxLimits;
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct LimitsConfig {
     /// Largest action code (`exec-size-limit`). Default `"48 MB"`.
+    #[serde(with = "units::size")]
     pub exec_size_limit: ByteSize,
     /// Largest total size of an action's or package's parameters. Default `"1 MB"`.
+    #[serde(with = "units::size")]
     pub parameter_size_limit: ByteSize,
     /// `[limits.memory]`.
     pub memory: MemoryLimitConfig,
@@ -35,8 +37,8 @@ pub struct LimitsConfig {
 impl Default for LimitsConfig {
     fn default() -> Self {
         LimitsConfig {
-            exec_size_limit: ByteSize::mb(48),
-            parameter_size_limit: ByteSize::mb(1),
+            exec_size_limit: ByteSize::from_mb(48),
+            parameter_size_limit: ByteSize::from_mb(1),
             memory: MemoryLimitConfig::default(),
             time_limit: TimeLimitConfig::default(),
             log_limit: LogLimitConfig::default(),
@@ -48,16 +50,19 @@ impl Default for LimitsConfig {
 
 /// A `{min, max, std}` table whose missing keys keep their defaults.
 macro_rules! range_config {
-    ($(#[$doc:meta])* $name:ident, $t:ty, $min:expr, $max:expr, $std:expr) => {
+    ($(#[$doc:meta])* $name:ident, $t:ty, [$($field:meta),*], $min:expr, $max:expr, $std:expr) => {
         $(#[$doc])*
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
         #[serde(default, deny_unknown_fields)]
         pub struct $name {
             /// Smallest value an action may ask for.
+            $(#[$field])*
             pub min: $t,
             /// Largest value an action may ask for.
+            $(#[$field])*
             pub max: $t,
             /// The value of an action that asks for none.
+            $(#[$field])*
             pub std: $t,
         }
 
@@ -78,9 +83,10 @@ range_config!(
     /// Default min `"128 MB"`, max `"512 MB"`, std `"256 MB"`.
     MemoryLimitConfig,
     ByteSize,
-    ByteSize::mb(128),
-    ByteSize::mb(512),
-    ByteSize::mb(256)
+    [serde(with = "units::size")],
+    ByteSize::from_mb(128),
+    ByteSize::from_mb(512),
+    ByteSize::from_mb(256)
 );
 
 range_config!(
@@ -88,9 +94,10 @@ range_config!(
     /// Default min `"0 MB"`, max `"10 MB"`, std `"10 MB"`.
     LogLimitConfig,
     ByteSize,
-    ByteSize::mb(0),
-    ByteSize::mb(10),
-    ByteSize::mb(10)
+    [serde(with = "units::size")],
+    ByteSize::from_mb(0),
+    ByteSize::from_mb(10),
+    ByteSize::from_mb(10)
 );
 
 range_config!(
@@ -99,6 +106,7 @@ range_config!(
     /// allow concurrent activations in one sandbox).
     ConcurrencyLimitConfig,
     u32,
+    [],
     1,
     1,
     1
@@ -135,16 +143,18 @@ impl Default for TimeLimitConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct PayloadConfig {
     /// Largest parameters or result of one activation. Default `"1 MB"`.
+    #[serde(with = "units::size")]
     pub max: ByteSize,
     /// Size a too large result is truncated to in the error. Default `"1 MB"`.
+    #[serde(with = "units::size")]
     pub truncation: ByteSize,
 }
 
 impl Default for PayloadConfig {
     fn default() -> Self {
         PayloadConfig {
-            max: ByteSize::mb(1),
-            truncation: ByteSize::mb(1),
+            max: ByteSize::from_mb(1),
+            truncation: ByteSize::from_mb(1),
         }
     }
 }
@@ -216,7 +226,7 @@ impl LimitsConfig {
         let memory = match requested.memory {
             Some(mb) => check(
                 "memory",
-                ByteSize::mb(mb),
+                ByteSize::from_mb(mb),
                 self.memory.min,
                 self.memory.max,
                 |s| s.to_string(),
@@ -236,7 +246,7 @@ impl LimitsConfig {
         let logs = match requested.logs {
             Some(mb) => check(
                 "log size",
-                ByteSize::mb(mb),
+                ByteSize::from_mb(mb),
                 self.log_limit.min,
                 self.log_limit.max,
                 |s| s.to_string(),
@@ -329,21 +339,21 @@ mod tests {
     #[test]
     fn defaults_are_openwhisks_and_match_action_limits() {
         let l = LimitsConfig::default();
-        assert_eq!(l.memory.min, ByteSize::mb(128));
-        assert_eq!(l.memory.max, ByteSize::mb(512));
-        assert_eq!(l.memory.std, ByteSize::mb(256));
+        assert_eq!(l.memory.min, ByteSize::from_mb(128));
+        assert_eq!(l.memory.max, ByteSize::from_mb(512));
+        assert_eq!(l.memory.std, ByteSize::from_mb(256));
         assert_eq!(l.time_limit.min, Duration::from_millis(100));
         assert_eq!(l.time_limit.max, Duration::from_secs(5 * 60));
         assert_eq!(l.time_limit.std, Duration::from_secs(60));
-        assert_eq!(l.log_limit.min, ByteSize::mb(0));
-        assert_eq!(l.log_limit.max, ByteSize::mb(10));
-        assert_eq!(l.log_limit.std, ByteSize::mb(10));
+        assert_eq!(l.log_limit.min, ByteSize::from_mb(0));
+        assert_eq!(l.log_limit.max, ByteSize::from_mb(10));
+        assert_eq!(l.log_limit.std, ByteSize::from_mb(10));
         assert_eq!((l.concurrency_limit.min, l.concurrency_limit.max), (1, 1));
         assert_eq!(l.concurrency_limit.std, 1);
-        assert_eq!(l.payload.max, ByteSize::mb(1));
-        assert_eq!(l.payload.truncation, ByteSize::mb(1));
-        assert_eq!(l.parameter_size_limit, ByteSize::mb(1));
-        assert_eq!(l.exec_size_limit, ByteSize::mb(48));
+        assert_eq!(l.payload.max, ByteSize::from_mb(1));
+        assert_eq!(l.payload.truncation, ByteSize::from_mb(1));
+        assert_eq!(l.parameter_size_limit, ByteSize::from_mb(1));
+        assert_eq!(l.exec_size_limit, ByteSize::from_mb(48));
         assert!(l.validate().is_ok());
         assert_eq!(
             l.action_limits(&RequestedLimits::default()),
@@ -432,7 +442,7 @@ mod tests {
     #[test]
     fn ranges_out_of_order_are_rejected() {
         let mut l = LimitsConfig::default();
-        l.memory.std = ByteSize::mb(1024);
+        l.memory.std = ByteSize::from_mb(1024);
         assert!(
             matches!(l.validate(), Err(ConfigError::InvalidValue { key, .. }) if key == "limits.memory.std")
         );
@@ -448,7 +458,7 @@ mod tests {
             matches!(l.validate(), Err(ConfigError::InvalidValue { key, .. }) if key == "limits.concurrency-limit.min")
         );
         let mut l = LimitsConfig::default();
-        l.log_limit.max = ByteSize::kb(100);
+        l.log_limit.max = ByteSize::from_kb(100);
         assert!(
             matches!(l.validate(), Err(ConfigError::InvalidValue { key, .. }) if key == "limits.log-limit.max")
         );

@@ -17,6 +17,7 @@ use super::{ConfigError, invalid};
 pub struct ContainerPoolConfig {
     /// Memory for action sandboxes (busy, warmed and in-progress; prewarmed
     /// stem cells are outside it). Default `"1024 MB"`.
+    #[serde(with = "units::size")]
     pub user_memory: ByteSize,
     /// CPUs shared by the sandboxes in proportion to their memory (OpenWhisk's
     /// `--cpus`); see [`cpu_limit`](Self::cpu_limit). Default unset.
@@ -57,7 +58,7 @@ pub struct ContainerPoolConfig {
 impl Default for ContainerPoolConfig {
     fn default() -> Self {
         ContainerPoolConfig {
-            user_memory: ByteSize::mb(1024),
+            user_memory: ByteSize::from_mb(1024),
             user_cpus: None,
             concurrent_peek_factor: 0.5,
             prewarm_expiration_check_init_delay: Duration::from_secs(600),
@@ -257,7 +258,7 @@ mod tests {
 
     fn pool(user_memory_mb: u64, user_cpus: Option<f64>) -> ContainerPoolConfig {
         ContainerPoolConfig {
-            user_memory: ByteSize::mb(user_memory_mb),
+            user_memory: ByteSize::from_mb(user_memory_mb),
             user_cpus,
             ..ContainerPoolConfig::default()
         }
@@ -266,47 +267,47 @@ mod tests {
     #[test]
     fn cpu_share_is_integer_arithmetic_with_a_floor_of_2() {
         let p = pool(1024, None);
-        assert_eq!(p.cpu_share(ByteSize::mb(256)), 256); // 1024 / (1024/256 = 4)
-        assert_eq!(p.cpu_share(ByteSize::mb(128)), 128); // 1024 / 8
-        assert_eq!(p.cpu_share(ByteSize::mb(512)), 512); // 1024 / 2
-        assert_eq!(p.cpu_share(ByteSize::mb(1024)), 1024); // 1024 / 1
-        assert_eq!(p.cpu_share(ByteSize::mb(300)), 341); // 1024 / (1024/300 = 3)
-        assert_eq!(p.cpu_share(ByteSize::mb(1)), 2); // 1024 / 1024 = 1 → floor 2
-        assert_eq!(p.cpu_share(ByteSize::mb(2048)), 1024); // larger than user-memory
-        assert_eq!(p.cpu_share(ByteSize::bytes(0)), 2);
+        assert_eq!(p.cpu_share(ByteSize::from_mb(256)), 256); // 1024 / (1024/256 = 4)
+        assert_eq!(p.cpu_share(ByteSize::from_mb(128)), 128); // 1024 / 8
+        assert_eq!(p.cpu_share(ByteSize::from_mb(512)), 512); // 1024 / 2
+        assert_eq!(p.cpu_share(ByteSize::from_mb(1024)), 1024); // 1024 / 1
+        assert_eq!(p.cpu_share(ByteSize::from_mb(300)), 341); // 1024 / (1024/300 = 3)
+        assert_eq!(p.cpu_share(ByteSize::from_mb(1)), 2); // 1024 / 1024 = 1 → floor 2
+        assert_eq!(p.cpu_share(ByteSize::from_mb(2048)), 1024); // larger than user-memory
+        assert_eq!(p.cpu_share(ByteSize::from_bytes(0)), 2);
         let p = pool(2048, None);
-        assert_eq!(p.cpu_share(ByteSize::mb(384)), 204); // 1024 / (2048/384 = 5) = 204
-        assert_eq!(p.cpu_share(ByteSize::mb(256)), 128); // 1024 / 8
+        assert_eq!(p.cpu_share(ByteSize::from_mb(384)), 204); // 1024 / (2048/384 = 5) = 204
+        assert_eq!(p.cpu_share(ByteSize::from_mb(256)), 128); // 1024 / 8
         let p = pool(65_536, None);
-        assert_eq!(p.cpu_share(ByteSize::mb(128)), 2); // 1024 / 512 = 2
-        assert_eq!(p.cpu_share(ByteSize::mb(64)), 2); // 1024 / 1024 = 1 → 2
+        assert_eq!(p.cpu_share(ByteSize::from_mb(128)), 2); // 1024 / 512 = 2
+        assert_eq!(p.cpu_share(ByteSize::from_mb(64)), 2); // 1024 / 1024 = 1 → 2
     }
 
     #[test]
     fn cpu_limit_rounds_to_5_decimals_with_a_floor_of_001() {
-        assert_eq!(pool(1024, None).cpu_limit(ByteSize::mb(256)), None);
+        assert_eq!(pool(1024, None).cpu_limit(ByteSize::from_mb(256)), None);
         let p = pool(1024, Some(2.0));
-        assert_eq!(p.cpu_limit(ByteSize::mb(256)), Some(0.5)); // 2 / 4
-        assert_eq!(p.cpu_limit(ByteSize::mb(1024)), Some(2.0)); // 2 / 1
-        assert_eq!(p.cpu_limit(ByteSize::mb(300)), Some(0.66667)); // 2 / 3
-        assert_eq!(p.cpu_limit(ByteSize::mb(4096)), Some(2.0)); // larger than user-memory
+        assert_eq!(p.cpu_limit(ByteSize::from_mb(256)), Some(0.5)); // 2 / 4
+        assert_eq!(p.cpu_limit(ByteSize::from_mb(1024)), Some(2.0)); // 2 / 1
+        assert_eq!(p.cpu_limit(ByteSize::from_mb(300)), Some(0.66667)); // 2 / 3
+        assert_eq!(p.cpu_limit(ByteSize::from_mb(4096)), Some(2.0)); // larger than user-memory
         let p = pool(2048, Some(1.0));
-        assert_eq!(p.cpu_limit(ByteSize::mb(384)), Some(0.2)); // 1 / 5
-        assert_eq!(p.cpu_limit(ByteSize::mb(700)), Some(0.5)); // 1 / 2
+        assert_eq!(p.cpu_limit(ByteSize::from_mb(384)), Some(0.2)); // 1 / 5
+        assert_eq!(p.cpu_limit(ByteSize::from_mb(700)), Some(0.5)); // 1 / 2
         let p = pool(1024, Some(0.1));
-        assert_eq!(p.cpu_limit(ByteSize::mb(128)), Some(0.0125)); // 0.1 / 8
-        assert_eq!(p.cpu_limit(ByteSize::mb(1)), Some(0.01)); // 0.1 / 1024 ≈ 0.0001 → 0.01
+        assert_eq!(p.cpu_limit(ByteSize::from_mb(128)), Some(0.0125)); // 0.1 / 8
+        assert_eq!(p.cpu_limit(ByteSize::from_mb(1)), Some(0.01)); // 0.1 / 1024 ≈ 0.0001 → 0.01
         let p = pool(3072, Some(1.0));
-        assert_eq!(p.cpu_limit(ByteSize::mb(256)), Some(0.08333)); // 1 / 12
-        assert_eq!(p.cpu_limit(ByteSize::mb(1536)), Some(0.5)); // 1 / 2
+        assert_eq!(p.cpu_limit(ByteSize::from_mb(256)), Some(0.08333)); // 1 / 12
+        assert_eq!(p.cpu_limit(ByteSize::from_mb(1536)), Some(0.5)); // 1 / 2
         let p = pool(1024, Some(1.0));
-        assert_eq!(p.cpu_limit(ByteSize::mb(48)), Some(0.04762)); // 1 / 21 = 0.047619…
+        assert_eq!(p.cpu_limit(ByteSize::from_mb(48)), Some(0.04762)); // 1 / 21 = 0.047619…
     }
 
     #[test]
     fn defaults_are_openwhisks() {
         let p = ContainerPoolConfig::default();
-        assert_eq!(p.user_memory, ByteSize::mb(1024));
+        assert_eq!(p.user_memory, ByteSize::from_mb(1024));
         assert_eq!(p.user_cpus, None);
         assert_eq!(p.concurrent_peek_factor, 0.5);
         assert_eq!(
@@ -390,7 +391,7 @@ mod tests {
         );
         rejects(
             ContainerPoolConfig {
-                user_memory: ByteSize::kb(1536),
+                user_memory: ByteSize::from_kb(1536),
                 ..d()
             },
             "container-pool.user-memory",

@@ -77,7 +77,7 @@ impl Default for RuntimesConfig {
             js: RuntimeConfig {
                 stem_cells: vec![StemCellConfig {
                     initial_count: 2,
-                    memory: ByteSize::mb(256),
+                    memory: ByteSize::from_mb(256),
                     reactive: Some(ReactiveConfig {
                         min_count: 1,
                         max_count: 4,
@@ -112,6 +112,7 @@ pub struct StemCellConfig {
     #[serde(alias = "count")]
     pub initial_count: u32,
     /// Memory of each stem cell, whole MB. Required.
+    #[serde(with = "units::size")]
     pub memory: ByteSize,
     /// Scale the count with the cold starts seen. Default unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -294,7 +295,7 @@ mod tests {
         let cells = runtimes.stem_cells(ActionKind::Js);
         assert_eq!(cells.len(), 1);
         assert_eq!(cells[0].initial_count, 2);
-        assert_eq!(cells[0].memory, ByteSize::mb(256));
+        assert_eq!(cells[0].memory, ByteSize::from_mb(256));
         assert_eq!(
             cells[0].reactive,
             Some(ReactiveConfig {
@@ -315,7 +316,7 @@ mod tests {
         assert_eq!(invalid_key(&zero), "runtimes.js.stemCells[0].initialCount");
 
         let mut tiny = RuntimesConfig::default();
-        tiny.js.stem_cells[0].memory = ByteSize::kb(512);
+        tiny.js.stem_cells[0].memory = ByteSize::from_kb(512);
         assert_eq!(invalid_key(&tiny), "runtimes.js.stemCells[0].memory");
 
         let r = "runtimes.js.stemCells[0].reactive";

@@ -58,7 +58,7 @@ fn doc_examples() -> Vec<String> {
 fn defaults_are_openwhisks() {
     let config = Config::default();
     assert!(config.validate().is_ok());
-    assert_eq!(config.container_pool.user_memory, ByteSize::mb(1024));
+    assert_eq!(config.container_pool.user_memory, ByteSize::from_mb(1024));
     assert_eq!(
         config.container_proxy.timeouts.pause_grace,
         Duration::from_secs(10)
@@ -96,7 +96,7 @@ fn the_documented_full_example_parses() {
     let Some(Ok(full)) = full else {
         panic!("no full example");
     };
-    assert_eq!(full.container_pool.user_memory, ByteSize::mb(2048));
+    assert_eq!(full.container_pool.user_memory, ByteSize::from_mb(2048));
     assert_eq!(full.container_pool.user_cpus, Some(2.0));
     assert_eq!(
         full.container_pool.prewarm_container_creation_config,
@@ -213,7 +213,7 @@ fn environment_overrides_the_file_and_flags_override_both() {
     let text = "[container-pool]\nuser-memory = \"2048 MB\"\nprewarm-promotion = false\n\
                 [invoker]\nport = 8000\ntags = [\"a\"]\n[nats]\nurl = \"nats://file:4222\"\n";
     let config = load(text, &[], Flags::default()).expect("file only");
-    assert_eq!(config.container_pool.user_memory, ByteSize::mb(2048));
+    assert_eq!(config.container_pool.user_memory, ByteSize::from_mb(2048));
     assert_eq!(config.invoker.port, 8000);
 
     let vars = [
@@ -233,15 +233,15 @@ fn environment_overrides_the_file_and_flags_override_both() {
     ];
     let config = load(text, &vars, Flags::default()).expect("file + env");
     let pool = &config.container_pool;
-    assert_eq!(pool.user_memory, ByteSize::mb(4096));
+    assert_eq!(pool.user_memory, ByteSize::from_mb(4096));
     assert!(pool.prewarm_promotion);
     assert_eq!(pool.user_cpus, Some(1.5));
     assert_eq!(
         config.container_proxy.timeouts.pause_grace,
         Duration::from_millis(500)
     );
-    assert_eq!(config.limits.memory.max, ByteSize::mb(1024));
-    assert_eq!(config.limits.memory.min, ByteSize::mb(128)); // the rest of the table keeps its defaults
+    assert_eq!(config.limits.memory.max, ByteSize::from_mb(1024));
+    assert_eq!(config.limits.memory.min, ByteSize::from_mb(128)); // the rest of the table keeps its defaults
     assert_eq!(config.invoker.tags, vec!["gpu", "edge"]);
     assert_eq!(config.invoker.port, 9000);
     assert_eq!(
@@ -250,7 +250,10 @@ fn environment_overrides_the_file_and_flags_override_both() {
     );
     assert_eq!(config.nats.url, "nats://file:4222");
     assert_eq!(config.runtimes.js.stem_cells.len(), 1);
-    assert_eq!(config.runtimes.js.stem_cells[0].memory, ByteSize::mb(128));
+    assert_eq!(
+        config.runtimes.js.stem_cells[0].memory,
+        ByteSize::from_mb(128)
+    );
 
     // The common flag's variable wins over the table's; the flag over both.
     let both = [
@@ -396,7 +399,7 @@ fn printed_configuration_parses_back_to_the_same() {
     custom.invoker.tags = vec!["gpu".to_string()];
     custom.invoker.dedicated_namespaces = vec!["guest".to_string()];
     custom.container_proxy.timeouts.idle_container = Duration::from_millis(1500);
-    custom.limits.log_limit.min = ByteSize::mb(1);
+    custom.limits.log_limit.min = ByteSize::from_mb(1);
     assert!(custom.validate().is_ok());
     let printed = custom.to_toml_string().expect("print");
     assert_eq!(

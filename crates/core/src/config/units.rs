@@ -25,11 +25,10 @@
 //! (memory is counted in MB everywhere in OpenWhisk), else `KB`, else `B`.
 
 use std::fmt;
-use std::str::FromStr;
 use std::time::Duration;
 
 use serde::de::{self, Visitor};
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserializer, Serializer};
 
 /// A duration or size that does not parse.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -166,104 +165,51 @@ pub fn format_duration(duration: Duration) -> String {
     format!("{nanos} nanoseconds")
 }
 
-/// An amount of memory or data, in bytes; written `"256 MB"`, `"1024 m"`,
-/// `"2 GB"` (units of 1024, as OpenWhisk's `ByteSize`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ByteSize(u64);
+/// An amount of memory or data: OpenWhisk's `ByteSize`, the same type the
+/// wire carries. The configuration reads it with HOCON's more lenient
+/// grammar — `"256 MB"`, `"1024 m"`, `"1.5 GB"`, `"2 gigabytes"` (units of
+/// 1024) — through [`parse_size`] and [`size`].
+pub use wasmwhisk_protocol::ByteSize;
 
-impl ByteSize {
-    /// `n` bytes.
-    pub const fn bytes(n: u64) -> Self {
-        ByteSize(n)
-    }
-
-    /// `n` KB (KiB).
-    pub const fn kb(n: u64) -> Self {
-        ByteSize(n.saturating_mul(1 << 10))
-    }
-
-    /// `n` MB (MiB).
-    pub const fn mb(n: u64) -> Self {
-        ByteSize(n.saturating_mul(1 << 20))
-    }
-
-    /// `n` GB (GiB).
-    pub const fn gb(n: u64) -> Self {
-        ByteSize(n.saturating_mul(1 << 30))
-    }
-
-    /// The size in bytes.
-    pub const fn as_bytes(self) -> u64 {
-        self.0
-    }
-
-    /// The size in bytes as a `usize`, saturating.
-    pub fn as_usize(self) -> usize {
-        usize::try_from(self.0).unwrap_or(usize::MAX)
-    }
-
-    /// The size in whole MB, rounded down (OpenWhisk's `toMB`).
-    pub const fn as_mb(self) -> u64 {
-        self.0 >> 20
-    }
-
-    /// True if the size is a whole number of MB.
-    pub const fn is_whole_mb(self) -> bool {
-        self.0.is_multiple_of(1 << 20)
+/// Reads a configuration size (see [`ByteSize`]): a whole number of bytes.
+pub fn parse_size(text: &str) -> Result<ByteSize, UnitError> {
+    match scaled(text, SIZE_UNITS) {
+        None => Err(UnitError::Size(text.to_string())),
+        Some(Err(())) => Err(UnitError::Overflow(text.to_string())),
+        Some(Ok((_, false))) => Err(UnitError::FractionalBytes(text.to_string())),
+        Some(Ok((bytes, true))) => u64::try_from(bytes)
+            .map(ByteSize::from_bytes)
+            .map_err(|_| UnitError::Overflow(text.to_string())),
     }
 }
 
-impl FromStr for ByteSize {
-    type Err = UnitError;
+/// `#[serde(with = "units::size")]` for a [`ByteSize`] field of the
+/// configuration: written `"256 MB"`, read with [`parse_size`].
+pub mod size {
+    use super::*;
 
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        match scaled(text, SIZE_UNITS) {
-            None => Err(UnitError::Size(text.to_string())),
-            Some(Err(())) => Err(UnitError::Overflow(text.to_string())),
-            Some(Ok((_, false))) => Err(UnitError::FractionalBytes(text.to_string())),
-            Some(Ok((bytes, true))) => u64::try_from(bytes)
-                .map(ByteSize)
-                .map_err(|_| UnitError::Overflow(text.to_string())),
+    /// Writes the canonical form.
+    pub fn serialize<S: Serializer>(value: &ByteSize, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(value)
+    }
+
+    struct SizeVisitor;
+
+    impl Visitor<'_> for SizeVisitor {
+        type Value = ByteSize;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a size with a unit, such as \"256 MB\" or \"2 GB\"")
+        }
+
+        fn visit_str<E: de::Error>(self, text: &str) -> Result<ByteSize, E> {
+            parse_size(text).map_err(E::custom)
         }
     }
-}
 
-impl fmt::Display for ByteSize {
-    /// `"256 MB"` when a whole number of MB, else `"… KB"`, else `"… B"`.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.0.is_multiple_of(1 << 20) {
-            write!(f, "{} MB", self.0 >> 20)
-        } else if self.0.is_multiple_of(1 << 10) {
-            write!(f, "{} KB", self.0 >> 10)
-        } else {
-            write!(f, "{} B", self.0)
-        }
-    }
-}
-
-impl Serialize for ByteSize {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
-    }
-}
-
-struct ByteSizeVisitor;
-
-impl Visitor<'_> for ByteSizeVisitor {
-    type Value = ByteSize;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a size with a unit, such as \"256 MB\" or \"2 GB\"")
-    }
-
-    fn visit_str<E: de::Error>(self, text: &str) -> Result<ByteSize, E> {
-        text.parse().map_err(E::custom)
-    }
-}
-
-impl<'de> Deserialize<'de> for ByteSize {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_str(ByteSizeVisitor)
+    /// Reads the configuration's grammar.
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<ByteSize, D::Error> {
+        deserializer.deserialize_str(SizeVisitor)
     }
 }
 
@@ -386,24 +332,24 @@ mod tests {
     #[test]
     fn openwhisk_sizes_parse() {
         let cases = [
-            ("256 MB", ByteSize::mb(256)),
-            ("1024 m", ByteSize::mb(1024)),
-            ("2048m", ByteSize::mb(2048)),
-            ("2 GB", ByteSize::mb(2048)),
-            ("2 g", ByteSize::gb(2)),
-            ("48 m", ByteSize::mb(48)),
-            ("16 k", ByteSize::kb(16)),
-            ("512 KiB", ByteSize::kb(512)),
-            ("1 MiB", ByteSize::bytes(1 << 20)),
-            ("1048576 B", ByteSize::mb(1)),
-            ("1048576 bytes", ByteSize::mb(1)),
-            ("0 m", ByteSize::bytes(0)),
-            ("1.5 GB", ByteSize::mb(1536)),
-            ("10 megabytes", ByteSize::mb(10)),
-            ("1 TB", ByteSize::bytes(1 << 40)),
+            ("256 MB", ByteSize::from_mb(256)),
+            ("1024 m", ByteSize::from_mb(1024)),
+            ("2048m", ByteSize::from_mb(2048)),
+            ("2 GB", ByteSize::from_mb(2048)),
+            ("2 g", ByteSize::from_gb(2)),
+            ("48 m", ByteSize::from_mb(48)),
+            ("16 k", ByteSize::from_kb(16)),
+            ("512 KiB", ByteSize::from_kb(512)),
+            ("1 MiB", ByteSize::from_bytes(1 << 20)),
+            ("1048576 B", ByteSize::from_mb(1)),
+            ("1048576 bytes", ByteSize::from_mb(1)),
+            ("0 m", ByteSize::from_bytes(0)),
+            ("1.5 GB", ByteSize::from_mb(1536)),
+            ("10 megabytes", ByteSize::from_mb(10)),
+            ("1 TB", ByteSize::from_bytes(1 << 40)),
         ];
         for (text, expected) in cases {
-            assert_eq!(text.parse::<ByteSize>(), Ok(expected), "{text}");
+            assert_eq!(parse_size(text), Ok(expected), "{text}");
         }
     }
 
@@ -413,17 +359,17 @@ mod tests {
             "", "256", "MB", "256 MBs", "-1 MB", "lots", "2 PB", "1,5 GB",
         ] {
             assert_eq!(
-                text.parse::<ByteSize>(),
+                parse_size(text),
                 Err(UnitError::Size(text.to_string())),
                 "{text}"
             );
         }
         assert_eq!(
-            "0.3 B".parse::<ByteSize>(),
+            parse_size("0.3 B"),
             Err(UnitError::FractionalBytes("0.3 B".to_string()))
         );
         assert!(matches!(
-            "99999999999 TB".parse::<ByteSize>(),
+            parse_size("99999999999 TB"),
             Err(UnitError::Overflow(_))
         ));
     }
@@ -431,17 +377,17 @@ mod tests {
     #[test]
     fn sizes_print_in_mb_when_whole() {
         let cases = [
-            (ByteSize::mb(1024), "1024 MB"),
-            (ByteSize::gb(2), "2048 MB"),
-            (ByteSize::mb(0), "0 MB"),
-            (ByteSize::kb(512), "512 KB"),
-            (ByteSize::bytes(1000), "1000 B"),
+            (ByteSize::from_mb(1024), "1024 MB"),
+            (ByteSize::from_gb(2), "2048 MB"),
+            (ByteSize::from_mb(0), "0 MB"),
+            (ByteSize::from_kb(512), "512 KB"),
+            (ByteSize::from_bytes(1000), "1000 B"),
         ];
         for (size, text) in cases {
             assert_eq!(size.to_string(), text);
-            assert_eq!(text.parse::<ByteSize>(), Ok(size));
+            assert_eq!(parse_size(text), Ok(size));
         }
-        assert_eq!(ByteSize::kb(1536).as_mb(), 1);
-        assert!(!ByteSize::kb(1536).is_whole_mb());
+        assert_eq!(ByteSize::from_kb(1536).as_mb(), 1);
+        assert!(!ByteSize::from_kb(1536).is_whole_mb());
     }
 }
