@@ -303,7 +303,9 @@ async fn an_etcd_restart_brings_every_key_back_under_a_new_lease() {
     assert!(state.put(&c, "").await.is_err());
     assert!(state.count_prefix("whisk/").await.is_err());
     eprintln!("a put while etcd is away fails in {fail_fast:?}");
-    assert!(fail_fast < Duration::from_millis(100), "{fail_fast:?}");
+    // Well under the 2 s request timeout: the call did not wait for etcd
+    // (a wall-clock bound, so not a sub-second one on a shared machine).
+    assert!(fail_fast < Duration::from_secs(1), "{fail_fast:?}");
 
     etcd.restart();
     let restarted = Instant::now();
@@ -375,7 +377,9 @@ async fn a_frozen_etcd_is_ridden_out_and_expired_keys_put_back() {
     assert!(state.put(&report_key, &latest).await.is_err());
     let fail_fast = t.elapsed();
     eprintln!("etcd frozen → state offline in {noticed:?}; a put then fails in {fail_fast:?}");
-    assert!(fail_fast < Duration::from_millis(100), "{fail_fast:?}");
+    // Well under the 2 s request timeout: the call did not wait for etcd
+    // (a wall-clock bound, so not a sub-second one on a shared machine).
+    assert!(fail_fast < Duration::from_secs(1), "{fail_fast:?}");
     tokio::time::sleep((TTL + Duration::from_secs(1)).saturating_sub(paused.elapsed())).await;
     etcd.resume();
 
