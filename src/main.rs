@@ -292,9 +292,9 @@ fn dispatch(cli: Cli) -> Result<u8> {
     }
 }
 
-/// `wasmwhisk bench …`: runs the `wasmwhisk-bench` binary beside this one
+/// `wasmwhisk bench …`: becomes the `wasmwhisk-bench` binary beside this one
 /// (the bench, with its heap-counting allocator, is not part of this
-/// binary), telling it where `wasmwhisk` is, and answers its exit code.
+/// binary), telling it where `wasmwhisk` is. Returns only when it cannot.
 fn bench(data_dir: Option<PathBuf>, args: Vec<std::ffi::OsString>) -> Result<u8> {
     let me = std::env::current_exe().context("finding the wasmwhisk binary")?;
     let bench = me.with_file_name(format!("wasmwhisk-bench{}", std::env::consts::EXE_SUFFIX));
@@ -302,18 +302,14 @@ fn bench(data_dir: Option<PathBuf>, args: Vec<std::ffi::OsString>) -> Result<u8>
     if let Some(dir) = data_dir {
         command.arg("--data-dir").arg(dir);
     }
-    let status = command
-        .args(args)
-        .env("WASMWHISK_BIN", &me)
-        .status()
-        .with_context(|| {
-            format!(
-                "running {} (built by `cargo build -p wasmwhisk-bench`, or `make build`)",
-                bench.display()
-            )
-        })?;
-    Ok(status
-        .code()
-        .and_then(|code| u8::try_from(code).ok())
-        .unwrap_or(3))
+    command.args(args).env("WASMWHISK_BIN", &me);
+    // The bench replaces this process: signals (Ctrl-C, SIGTERM) reach it
+    // and its clean-up directly, and its exit status is the command's.
+    let error = std::os::unix::process::CommandExt::exec(&mut command);
+    Err(error).with_context(|| {
+        format!(
+            "running {} (built by `cargo build -p wasmwhisk-bench`, or `make build`)",
+            bench.display()
+        )
+    })
 }

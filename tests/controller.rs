@@ -73,7 +73,7 @@ fn start(user_memory_mb: u64, controller: ControllerSettings) -> Fixture {
             queue: queue.clone(),
             messenger: Arc::new(messenger),
             cluster: cluster.clone(),
-            containers: Arc::new(wasmwhisk::pool::container::NoContainers),
+            containers: Arc::new(wasmwhisk::pool::container::NoContainers::default()),
         },
     );
     pool.enable();

@@ -82,7 +82,7 @@ fn start_with_ports(
         queue: queue.clone(),
         messenger: Arc::new(messenger),
         cluster: port(cluster.clone()),
-        containers: Arc::new(wasmwhisk::pool::container::NoContainers),
+        containers: Arc::new(wasmwhisk::pool::container::NoContainers::default()),
     };
     let invoker = InvokerInstanceId::new(INVOKER, ByteSize::from_mb(settings.user_memory_mb));
     let pool = PoolHandle::start(

@@ -26,6 +26,11 @@ pub fn containers(config: &Config, owner: Option<String>) -> Arc<dyn ContainerHo
         return wasmwhisk_docker::DockerPort::new(Some(settings));
     }
     #[cfg(not(feature = "docker"))]
-    let _ = (config, owner);
-    Arc::new(crate::pool::container::NoContainers)
+    if config.docker.enabled {
+        let _ = owner;
+        return Arc::new(crate::pool::container::NoContainers::because(
+            "this wasmwhisk was built without the Docker backend (the `docker` feature), so actions of image kinds cannot run",
+        ));
+    }
+    Arc::new(crate::pool::container::NoContainers::default())
 }

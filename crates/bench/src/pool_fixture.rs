@@ -57,7 +57,7 @@ impl Bench {
             queue: queue.clone(),
             messenger: Arc::new(messenger),
             cluster: cluster.clone(),
-            containers: Arc::new(wasmwhisk_core::pool::container::NoContainers),
+            containers: Arc::new(wasmwhisk_core::pool::container::NoContainers::default()),
         };
         let invoker = InvokerInstanceId::new(0, ByteSize::from_mb(settings.user_memory_mb));
         let pool = PoolHandle::start(

@@ -3,6 +3,10 @@
 //! and stops it with SIGTERM. Only that it works is checked — the numbers of
 //! a debug build on a shared machine mean nothing (performance is
 //! shown by the bench, not asserted by tests).
+//!
+//! `wasmwhisk-bench` starts the `wasmwhisk` beside it: run these with the
+//! whole workspace (`cargo test`, `make test`), or build `wasmwhisk` first
+//! (`cargo build -p wasmwhisk`) when testing this crate alone.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,

@@ -5,6 +5,10 @@
 //! started outlives it — after a normal end and after Ctrl-C (SIGINT)
 //! mid-run. Only that it works: the numbers of a debug build on a shared
 //! machine mean nothing (performance is shown by the bench, docs/BENCHMARKS.md).
+//!
+//! `wasmwhisk-bench` starts the `wasmwhisk` beside it: run these with the
+//! whole workspace (`cargo test`, `make test`), or build `wasmwhisk` first
+//! (`cargo build -p wasmwhisk`) when testing this crate alone.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,

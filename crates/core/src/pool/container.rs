@@ -202,9 +202,25 @@ pub trait ContainerHost: Send + Sync + std::fmt::Debug {
 }
 
 /// The host of a pool with no Docker backend: image kinds fail to start
-/// with a clear error.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct NoContainers;
+/// with a clear error, the reason there is none.
+#[derive(Debug, Clone, Copy)]
+pub struct NoContainers {
+    reason: &'static str,
+}
+
+impl NoContainers {
+    /// No containers, for `reason` (what an image kind's creation says).
+    pub const fn because(reason: &'static str) -> Self {
+        NoContainers { reason }
+    }
+}
+
+impl Default for NoContainers {
+    /// Disabled by the configuration ([`NO_CONTAINERS`]).
+    fn default() -> Self {
+        NoContainers::because(NO_CONTAINERS)
+    }
+}
 
 #[async_trait::async_trait]
 impl ContainerHost for NoContainers {
@@ -213,11 +229,11 @@ impl ContainerHost for NoContainers {
     }
 
     async fn connect(&self) -> Result<(), ContainerError> {
-        Err(ContainerError::message(NO_CONTAINERS))
+        Err(ContainerError::message(self.reason))
     }
 
     async fn create(&self, _: u64, _: &str, _: &str, _: u64) -> Result<Container, ContainerError> {
-        Err(ContainerError::message(NO_CONTAINERS))
+        Err(ContainerError::message(self.reason))
     }
 
     async fn close(&self, _: Duration) {}
