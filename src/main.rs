@@ -15,7 +15,7 @@ use wasmwhisk::engine::{Engine, EngineConfig};
 #[derive(Parser, Debug)]
 #[command(name = "wasmwhisk", version, about)]
 struct Cli {
-    /// Data directory: compile cache (and later the database and keys).
+    /// Data directory: compile cache, database, keys (docs/standalone.md).
     #[arg(long, global = true, env = "WASMWHISK_DATA_DIR")]
     data_dir: Option<PathBuf>,
     #[command(subcommand)]
@@ -149,14 +149,7 @@ struct RunArgs {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    wasmwhisk::memory::tune_allocator();
+    wasmwhisk_core::startup::init_process();
     let cli = Cli::parse();
     match dispatch(cli) {
         Ok(code) => ExitCode::from(code),

@@ -16,4 +16,5 @@ pub mod entities;
 pub mod metrics;
 pub mod pool;
 pub mod signal;
+pub mod startup;
 pub mod sync;
